@@ -1,4 +1,5 @@
 import type { Inputs } from './inputs.js';
+import type { DatasetSplit } from './dataset.js';
 import type { FloatTensor, TensorData } from './tensor.js';
 
 /** Named outputs of a backbone forward. `output` is required. */
@@ -62,6 +63,11 @@ export interface Backbone {
   readonly info: BackboneInfo;
   readonly capabilities: BackboneCapabilities;
   forward(inputs: Inputs, options?: ForwardOptions): Promise<BackboneOutputs>;
+  /**
+   * Tokenizer-owning backbones (transformers.js text models) turn a split's raw texts into inputs
+   * (`x` = input_ids [N, L] int64, `attention_mask`, `token_type_ids`), and rationale spans into feature masks.
+   */
+  encode?(split: DatasetSplit): Promise<{ inputs: Inputs; featureMasks?: Float32Array }>;
   vjp?(inputs: Inputs, request: VjpRequest): Promise<VjpResult>;
   /** Trainable parameters (name → tensor), for backbones that can be trained/fine-tuned in core (e.g. the MLP). */
   parameters?(): Record<string, FloatTensor>;

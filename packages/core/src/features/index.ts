@@ -1,0 +1,2 @@
+// exports of core/src/features (owned by the engineer working on features)
+export {};

@@ -1,0 +1,2 @@
+// exports of core/src/train (owned by the engineer working on train)
+export {};

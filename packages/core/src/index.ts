@@ -20,4 +20,5 @@ export * from './maskers/index.js';
 export * from './models/index.js';
 export * from './train/index.js';
 export * from './optim/index.js';
+export * from './config/index.js';
 export * from './module.js';

@@ -1,4 +1,8 @@
 import { ContainerModule } from 'inversify';
+import { bindPlugin } from '@sop/core';
+import { builtinMetrics } from './metrics/index.js';
 
-/** This package's plugins, bound by name to core's tokens with bindPlugin(options, slot, name, value, '@sop/metrics'). */
-export const metricsModule = new ContainerModule((_options) => {});
+/** This package's plugins: every built-in metric, bound by name to core's `metric` slot. */
+export const metricsModule = new ContainerModule((options) => {
+  for (const m of builtinMetrics) bindPlugin(options, 'metric', m.name, m, '@sop/metrics');
+});

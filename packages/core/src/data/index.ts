@@ -1,2 +1,3 @@
-// exports of core/src/data (owned by the engineer working on data)
-export {};
+// exports of core/src/data
+export * from './split.js';
+export * from './synthetic.js';

@@ -1,0 +1,287 @@
+/**
+ * The one place where attributors talk to the backbone. Every method builds all of its perturbed rows (feature masks
+ * for black-box methods, interpolated/perturbed inputs for gradient methods) for the whole batch and hands them here;
+ * they are materialised through the masker (`masker.apply(inputs, masks, rows, space)`) and sent to
+ * `backbone.forward` / `backbone.vjp` in chunks of `maxBatch` rows. Never one call per perturbation.
+ *
+ * Counting: `evaluations` = rows sent through `forward`; `gradients` = rows sent through `vjp` (each vjp row also
+ * runs its own forward inside the backbone).
+ */
+import {
+  UserError,
+  concatRows,
+  sizeOf,
+  sliceRows,
+  takeRows,
+  type AttributeOptions,
+  type AttributionContext,
+  type Backbone,
+  type BackboneOutputs,
+  type FeatureSpace,
+  type FloatTensor,
+  type Inputs,
+  type Masker,
+  type TensorData,
+} from '@sop/core';
+
+/** Bytes of one chunk when `maxBatch` is unset (inputs of one backbone call). */
+export const AUTO_CHUNK_BYTES = 32 * 1024 * 1024;
+export const AUTO_MAX_ROWS = 1024;
+
+/** Bytes of one input row (all keys of `inputs`). */
+export function bytesPerRow(inputs: Inputs): number {
+  let b = 0;
+  for (const key of Object.keys(inputs)) {
+    const t = inputs[key];
+    b += sizeOf(t.shape.slice(1)) * (t.data instanceof Float32Array ? 4 : 8);
+  }
+  return Math.max(1, b);
+}
+
+/** `maxBatch` from options, or chosen by bytes per row (32 MiB of inputs per call, at most 1024 rows). */
+export function resolveMaxBatch(inputs: Inputs, maxBatch: unknown): number {
+  if (maxBatch === undefined || maxBatch === null) {
+    return Math.max(1, Math.min(AUTO_MAX_ROWS, Math.floor(AUTO_CHUNK_BYTES / bytesPerRow(inputs))));
+  }
+  if (typeof maxBatch !== 'number' || !Number.isInteger(maxBatch) || maxBatch < 1) {
+    throw new UserError(`maxBatch must be a positive integer, got ${JSON.stringify(maxBatch)}`, 'set maxBatch to e.g. 64, or leave it unset to size chunks automatically');
+  }
+  return maxBatch;
+}
+
+/** Rows [start, end) of every key of `inputs` (views, no copy). */
+export function sliceInputs(inputs: Inputs, start: number, end: number): Inputs {
+  const out: Record<string, TensorData> = {};
+  for (const key of Object.keys(inputs)) out[key] = sliceRows(inputs[key], start, end);
+  return out as Inputs;
+}
+
+/** Pick rows (copy) of every key of `inputs`. */
+export function takeInputs(inputs: Inputs, rows: ArrayLike<number>): Inputs {
+  const out: Record<string, TensorData> = {};
+  for (const key of Object.keys(inputs)) out[key] = takeRows(inputs[key], rows);
+  return out as Inputs;
+}
+
+/** Rows of `inputs` repeated: example b appears `times` times in a row (b·times … b·times+times−1). */
+export function repeatIndex(batch: number, times: number): Int32Array {
+  const rows = new Int32Array(batch * times);
+  for (let b = 0; b < batch; b++) rows.fill(b, b * times, (b + 1) * times);
+  return rows;
+}
+
+function concatOutputs(parts: BackboneOutputs[]): BackboneOutputs {
+  if (parts.length === 1) return parts[0];
+  const out: BackboneOutputs = { output: concatRows(parts.map((p) => p.output)) };
+  for (const key of Object.keys(parts[0])) {
+    if (key === 'output' || parts[0][key] === undefined) continue;
+    out[key] = concatRows(parts.map((p) => p[key] as FloatTensor));
+  }
+  return out;
+}
+
+function floatX(inputs: Inputs, what: string): FloatTensor {
+  if (!(inputs.x.data instanceof Float32Array)) {
+    throw new UserError(
+      `${what} needs a float input x, but x is int64 (token ids)`,
+      'use a black-box attributor (lime, kernel-shap, permutation-shap, rise, archipelago) for token inputs, or a backbone that takes float embeddings as x',
+    );
+  }
+  return inputs.x as FloatTensor;
+}
+
+export interface GradientResult {
+  /** d score / d x for every row, shaped like x [R, ...]. */
+  grads: Float32Array;
+  /** Backbone outputs [R, C] at the rows. */
+  outputs: FloatTensor;
+  /** Scores (logit or softmax probability of the row's target) [R]. */
+  scores: Float64Array;
+}
+
+/** What the score of a row is: the raw output ('logit') or its softmax probability ('prob'; raw when C = 1). */
+export type ScoreMode = 'logit' | 'prob';
+
+/** Runs a method's rows through the backbone in chunks and counts them. One per `attribute` call. */
+export class BatchRunner {
+  readonly backbone: Backbone;
+  readonly space: FeatureSpace;
+  readonly masker: Masker;
+  readonly maxBatch: number;
+  evaluations = 0;
+  gradients = 0;
+  /** Backbone calls (forward + vjp), for benchmarks. */
+  calls = 0;
+  /** Milliseconds spent inside backbone calls, for benchmarks. */
+  modelMs = 0;
+
+  constructor(context: AttributionContext, inputs: Inputs, options: AttributeOptions, masker?: Masker) {
+    this.backbone = context.backbone;
+    this.space = context.space;
+    this.masker = masker ?? context.masker;
+    this.maxBatch = resolveMaxBatch(inputs, options.maxBatch);
+  }
+
+  private async timed<T>(f: () => Promise<T>): Promise<T> {
+    const t0 = performance.now();
+    try {
+      return await f();
+    } finally {
+      this.modelMs += performance.now() - t0;
+      this.calls++;
+    }
+  }
+
+  /** Forward arbitrary rows in chunks (all named outputs requested are concatenated). */
+  async forward(inputs: Inputs, outputs?: string[]): Promise<BackboneOutputs> {
+    const n = inputs.x.shape[0];
+    const parts: BackboneOutputs[] = [];
+    for (let s = 0; s < n; s += this.maxBatch) {
+      const e = Math.min(n, s + this.maxBatch);
+      const chunk = sliceInputs(inputs, s, e);
+      parts.push(await this.timed(() => this.backbone.forward(chunk, outputs ? { outputs } : undefined)));
+      this.evaluations += e - s;
+    }
+    if (parts.length === 0) throw new UserError('attribution got an empty batch', 'pass at least one example');
+    return concatOutputs(parts);
+  }
+
+  /**
+   * Evaluate feature masks: row r is example `rows[r]` of `inputs` with mask `masks[r]` ([R, d]), built by the masker
+   * one chunk at a time (one `masker.apply` and one `forward` per chunk). Returns outputs [R, C].
+   */
+  async forwardMasked(inputs: Inputs, masks: Float32Array, rows: Int32Array, masker: Masker = this.masker): Promise<FloatTensor> {
+    const d = this.space.numFeatures;
+    const n = rows.length;
+    if (masks.length !== n * d) throw new Error(`forwardMasked: ${masks.length} mask values for ${n} rows of ${d} features`);
+    const parts: FloatTensor[] = [];
+    for (let s = 0; s < n; s += this.maxBatch) {
+      const e = Math.min(n, s + this.maxBatch);
+      const masked = masker.apply(inputs, masks.subarray(s * d, e * d), rows.subarray(s, e), this.space);
+      const out = await this.timed(() => this.backbone.forward(masked));
+      parts.push(out.output);
+      this.evaluations += e - s;
+    }
+    return concatRows(parts);
+  }
+
+  /** The backbone's vjp, or a UserError saying which backbones have gradients. */
+  requireVjp(method: string): NonNullable<Backbone['vjp']> {
+    const bb = this.backbone;
+    if (!bb.vjp || !bb.capabilities.vjp) {
+      throw new UserError(
+        `attributor '${method}' needs gradients, but backbone '${bb.name}' has no gradients (no vjp)`,
+        'use a black-box attributor (lime, kernel-shap, permutation-shap, rise, archipelago) with this backbone, or a backbone whose capabilities.vjp is true (a JS/autograd backbone implementing vjp, e.g. a custom plugin backbone); ONNX/transformers.js backbones are forward-only',
+      );
+    }
+    return bb.vjp.bind(bb);
+  }
+
+  /**
+   * Gradient of each row's score (target logit, or softmax probability of the target) w.r.t. x. In 'logit' mode one
+   * vjp per chunk (one-hot cotangent); in 'prob' mode a forward per chunk first (the cotangent p_c(e_c − p) needs p).
+   * `rows` may be longer than the batch: rows are paths/samples, each with its own target.
+   */
+  async gradient(method: string, inputs: Inputs, targets: Int32Array, mode: ScoreMode): Promise<GradientResult> {
+    const vjp = this.requireVjp(method);
+    const x = floatX(inputs, `attributor '${method}'`);
+    const n = x.shape[0];
+    const rowSize = sizeOf(x.shape.slice(1));
+    const grads = new Float32Array(n * rowSize);
+    const scores = new Float64Array(n);
+    const outParts: FloatTensor[] = [];
+    for (let s = 0; s < n; s += this.maxBatch) {
+      const e = Math.min(n, s + this.maxBatch);
+      const chunk = sliceInputs(inputs, s, e);
+      const m = e - s;
+      let cot: Float32Array;
+      let C: number;
+      if (mode === 'prob' && this.backbone.info.outputDim > 1) {
+        const fwd = await this.timed(() => this.backbone.forward(chunk));
+        this.evaluations += m;
+        C = fwd.output.shape[1];
+        cot = new Float32Array(m * C);
+        const p = softmax(fwd.output.data, m, C);
+        for (let r = 0; r < m; r++) {
+          const c = targets[s + r];
+          const pc = p[r * C + c];
+          for (let j = 0; j < C; j++) cot[r * C + j] = pc * ((j === c ? 1 : 0) - p[r * C + j]);
+        }
+      } else {
+        C = this.backbone.info.outputDim;
+        cot = new Float32Array(m * C);
+        for (let r = 0; r < m; r++) cot[r * C + targets[s + r]] = 1;
+      }
+      const res = await this.timed(() => vjp(chunk, { cotangents: { output: { data: cot, shape: [m, C] } }, wrt: ['x'] }));
+      this.gradients += m;
+      const g = res.grads.x;
+      if (!g || g.data.length !== m * rowSize) throw new UserError(`backbone '${this.backbone.name}' returned no gradient for x`, 'make its vjp return grads.x shaped like x');
+      grads.set(g.data, s * rowSize);
+      outParts.push(res.outputs.output);
+      const o = res.outputs.output;
+      const pr = mode === 'prob' && C > 1 ? softmax(o.data, m, C) : o.data;
+      for (let r = 0; r < m; r++) scores[s + r] = pr[r * C + targets[s + r]];
+    }
+    return { grads, outputs: concatRows(outParts), scores };
+  }
+
+  /**
+   * General vjp in chunks: cotangents for `output` per row [R, C] (and optional named ones), gradient w.r.t. `wrt`
+   * (input keys or exposed intermediates). Returns the concatenated grads and outputs.
+   */
+  async vjpRows(
+    method: string,
+    inputs: Inputs,
+    cotangent: Float32Array,
+    wrt: string[],
+  ): Promise<{ grads: Record<string, FloatTensor>; outputs: BackboneOutputs }> {
+    const vjp = this.requireVjp(method);
+    const n = inputs.x.shape[0];
+    const C = cotangent.length / n;
+    const gradParts: Record<string, FloatTensor[]> = Object.fromEntries(wrt.map((w) => [w, [] as FloatTensor[]]));
+    const outParts: BackboneOutputs[] = [];
+    for (let s = 0; s < n; s += this.maxBatch) {
+      const e = Math.min(n, s + this.maxBatch);
+      const chunk = sliceInputs(inputs, s, e);
+      const res = await this.timed(() =>
+        vjp(chunk, { cotangents: { output: { data: cotangent.subarray(s * C, e * C), shape: [e - s, C] } }, wrt }),
+      );
+      this.gradients += e - s;
+      for (const w of wrt) {
+        const g = res.grads[w];
+        if (!g) {
+          throw new UserError(`backbone '${this.backbone.name}' returned no gradient for '${w}'`, `make its vjp support wrt: ['${w}'] (an input key or an exposed intermediate)`);
+        }
+        gradParts[w].push(g);
+      }
+      outParts.push(res.outputs);
+    }
+    const grads: Record<string, FloatTensor> = {};
+    for (const w of wrt) grads[w] = concatRows(gradParts[w]);
+    return { grads, outputs: concatOutputs(outParts) };
+  }
+}
+
+/** Row-wise softmax of a flat [n, C] array (float64). */
+export function softmax(z: ArrayLike<number>, n: number, C: number): Float64Array {
+  const out = new Float64Array(n * C);
+  for (let i = 0; i < n; i++) {
+    let mx = -Infinity;
+    for (let j = 0; j < C; j++) mx = Math.max(mx, z[i * C + j]);
+    let s = 0;
+    for (let j = 0; j < C; j++) s += out[i * C + j] = Math.exp(z[i * C + j] - mx);
+    for (let j = 0; j < C; j++) out[i * C + j] /= s;
+  }
+  return out;
+}
+
+/** Score of each row's target from outputs [R, C]: raw output, or its softmax probability ('prob', C > 1). */
+export function rowScores(outputs: FloatTensor, targets: ArrayLike<number>, mode: ScoreMode): Float64Array {
+  const [n, C] = outputs.shape;
+  const p = mode === 'prob' && C > 1 ? softmax(outputs.data, n, C) : outputs.data;
+  const s = new Float64Array(n);
+  for (let r = 0; r < n; r++) s[r] = p[r * C + targets[r]];
+  return s;
+}
+
+export { floatX };

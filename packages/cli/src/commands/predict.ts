@@ -1,0 +1,55 @@
+import type { CommandModule } from 'yargs';
+import { sliceRows, takeRows, type Inputs } from '@sop/core';
+import type { CliContext, GlobalArgs } from '../context.js';
+import { loadPipelineFor, type ConfigArgs } from '../pipeline-loader.js';
+
+interface PredictArgs extends ConfigArgs {
+  limit?: number;
+  outputs?: string;
+}
+
+export function limitInputs(inputs: Inputs, limit?: number): Inputs {
+  const n = inputs.x.shape[0];
+  if (!limit || limit >= n) return inputs;
+  const out: Record<string, any> = {};
+  for (const [k, v] of Object.entries(inputs)) out[k] = sliceRows(v, 0, limit);
+  return out as Inputs;
+}
+
+export function selectRows(inputs: Inputs, rows: number[]): Inputs {
+  const out: Record<string, any> = {};
+  for (const [k, v] of Object.entries(inputs)) out[k] = takeRows(v, rows);
+  return out as Inputs;
+}
+
+export function toRows(data: Float32Array, cols: number): number[][] {
+  const rows: number[][] = [];
+  for (let i = 0; i < data.length / cols; i++) rows.push(Array.from(data.subarray(i * cols, (i + 1) * cols), (v) => +v.toPrecision(7)));
+  return rows;
+}
+
+export function predictCommand(ctx: CliContext): CommandModule<GlobalArgs, PredictArgs> {
+  return {
+    command: 'predict <config>',
+    describe: 'Backbone outputs on the test split of the configured data',
+    builder: (y) =>
+      y
+        .positional('config', { type: 'string', describe: 'pipeline config (.yaml/.json) or run directory', demandOption: true })
+        .option('set', { type: 'string', array: true, describe: 'override a config key: --set a.b=value' })
+        .option('limit', { type: 'number', describe: 'only the first N test examples' })
+        .option('outputs', { type: 'string', choices: ['output', 'all'], default: 'output', describe: "'all' adds the hidden state" }) as any,
+    handler: async (args) => {
+      const { pipeline } = await loadPipelineFor(ctx, args, args.config!);
+      const inputs = limitInputs(pipeline.dataset.test.inputs, args.limit);
+      const wantHidden = args.outputs === 'all' && pipeline.backbone.capabilities.hidden;
+      const res = await pipeline.backbone.forward(inputs, wantHidden ? { outputs: ['hidden'] } : {});
+      const c = res.output.shape[1];
+      const outputs = toRows(res.output.data, c);
+      if (!args.json) {
+        ctx.io.out(`${outputs.length} predictions (${c} outputs each)`);
+        for (const r of outputs.slice(0, 10)) ctx.io.out('  ' + r.map((v) => v.toFixed(4)).join(' '));
+      }
+      ctx.json(args, { outputs, ...(wantHidden && res.hidden ? { hidden: toRows(res.hidden.data, res.hidden.shape[1]) } : {}) });
+    },
+  };
+}

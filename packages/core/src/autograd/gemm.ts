@@ -1,0 +1,104 @@
+/**
+ * Raw single-precision matrix-multiply kernels on Float32Array (row-major, explicit offsets). `gemm` computes
+ * C += A·B with A [M, K], B [K, N], C [M, N]. It is cache-blocked over K and N and register-tiled over four rows of A
+ * (i-k-j order: the innermost loop streams one contiguous row of B into four contiguous rows of C).
+ */
+
+/** Block sizes: a KC×NC panel of B (64 KiB of float32) stays in L2 while all rows of A stream past it. */
+const KC = 128;
+const NC = 128;
+
+export function gemm(
+  A: Float32Array,
+  aOff: number,
+  B: Float32Array,
+  bOff: number,
+  C: Float32Array,
+  cOff: number,
+  M: number,
+  K: number,
+  N: number,
+): void {
+  for (let k0 = 0; k0 < K; k0 += KC) {
+    const k1 = k0 + KC < K ? k0 + KC : K;
+    for (let j0 = 0; j0 < N; j0 += NC) {
+      const j1 = j0 + NC < N ? j0 + NC : N;
+      let i = 0;
+      for (; i + 4 <= M; i += 4) {
+        const c0 = cOff + i * N;
+        const c1 = c0 + N;
+        const c2 = c1 + N;
+        const c3 = c2 + N;
+        const a0r = aOff + i * K;
+        const a1r = a0r + K;
+        const a2r = a1r + K;
+        const a3r = a2r + K;
+        let k = k0;
+        for (; k + 2 <= k1; k += 2) {
+          const a00 = A[a0r + k];
+          const a10 = A[a1r + k];
+          const a20 = A[a2r + k];
+          const a30 = A[a3r + k];
+          const a01 = A[a0r + k + 1];
+          const a11 = A[a1r + k + 1];
+          const a21 = A[a2r + k + 1];
+          const a31 = A[a3r + k + 1];
+          const b0 = bOff + k * N;
+          const b1 = b0 + N;
+          for (let j = j0; j < j1; j++) {
+            const x = B[b0 + j];
+            const y = B[b1 + j];
+            C[c0 + j] += a00 * x + a01 * y;
+            C[c1 + j] += a10 * x + a11 * y;
+            C[c2 + j] += a20 * x + a21 * y;
+            C[c3 + j] += a30 * x + a31 * y;
+          }
+        }
+        for (; k < k1; k++) {
+          const a0 = A[a0r + k];
+          const a1 = A[a1r + k];
+          const a2 = A[a2r + k];
+          const a3 = A[a3r + k];
+          const b0 = bOff + k * N;
+          for (let j = j0; j < j1; j++) {
+            const x = B[b0 + j];
+            C[c0 + j] += a0 * x;
+            C[c1 + j] += a1 * x;
+            C[c2 + j] += a2 * x;
+            C[c3 + j] += a3 * x;
+          }
+        }
+      }
+      for (; i < M; i++) {
+        const c0 = cOff + i * N;
+        const a0r = aOff + i * K;
+        for (let k = k0; k < k1; k++) {
+          const a0 = A[a0r + k];
+          const b0 = bOff + k * N;
+          for (let j = j0; j < j1; j++) C[c0 + j] += a0 * B[b0 + j];
+        }
+      }
+    }
+  }
+}
+
+/** Reference triple loop (i-j-k, dot products down columns of B): C += A·B. For tests and the benchmark. */
+export function gemmNaive(
+  A: Float32Array,
+  aOff: number,
+  B: Float32Array,
+  bOff: number,
+  C: Float32Array,
+  cOff: number,
+  M: number,
+  K: number,
+  N: number,
+): void {
+  for (let i = 0; i < M; i++) {
+    for (let j = 0; j < N; j++) {
+      let s = 0;
+      for (let k = 0; k < K; k++) s += A[aOff + i * K + k] * B[bOff + k * N + j];
+      C[cOff + i * N + j] += s;
+    }
+  }
+}

@@ -1,0 +1,89 @@
+/**
+ * Batched matrix multiply with autograd: a [...batch, m, k] @ b [...batch, k, n]. Batch dimensions broadcast like
+ * numpy; a 2-D b is shared across a's batch (and runs as one big [batch·m, k] @ [k, n] product). Backward:
+ * dA = G·Bᵀ, dB = Aᵀ·G, via the same blocked kernel on explicit transposes.
+ */
+import { UserError } from '../errors.js';
+import { sizeOf } from '../tensor.js';
+import { broadcastMap, broadcastShapes } from './broadcast.js';
+import { gemm } from './gemm.js';
+import { giveGrad } from './grad.js';
+import { permuteData } from './ops.js';
+import { result, type Tensor } from './tensor.js';
+
+/** Swap the last two axes of raw data. */
+function transposeLast(data: Float32Array, batch: number, r: number, c: number): Float32Array {
+  return permuteData(data, [batch, r, c], [0, 2, 1]);
+}
+
+export function matmul(a: Tensor, b: Tensor): Tensor {
+  if (a.ndim < 2 || b.ndim < 2) {
+    throw new UserError(`matmul needs tensors with at least 2 dimensions, got [${a.shape.join(', ')}] and [${b.shape.join(', ')}]`, 'reshape vectors to [1, n] or [n, 1]');
+  }
+  const m = a.shape[a.ndim - 2];
+  const k = a.shape[a.ndim - 1];
+  const k2 = b.shape[b.ndim - 2];
+  const n = b.shape[b.ndim - 1];
+  if (k !== k2) {
+    throw new UserError(`matmul: inner dimensions differ: [${a.shape.join(', ')}] @ [${b.shape.join(', ')}]`, 'the last axis of a must equal the second-to-last axis of b');
+  }
+  const batchA = a.shape.slice(0, -2);
+  const batchB = b.shape.slice(0, -2);
+  const A = a.data;
+  const B = b.data;
+  if (batchB.length === 0) {
+    // shared right operand: one [rows, k] @ [k, n]
+    const rows = sizeOf(batchA) * m;
+    const C = new Float32Array(rows * n);
+    gemm(A, 0, B, 0, C, 0, rows, k, n);
+    return result(C, [...batchA, m, n], [a, b], (out) => {
+      const G = out.grad!;
+      if (a.requiresGrad) {
+        const gA = new Float32Array(rows * k);
+        gemm(G, 0, transposeLast(B, 1, k, n), 0, gA, 0, rows, n, k);
+        giveGrad(a, gA);
+      }
+      if (b.requiresGrad) {
+        const gB = new Float32Array(k * n);
+        gemm(transposeLast(A, 1, rows, k), 0, G, 0, gB, 0, k, rows, n);
+        giveGrad(b, gB);
+      }
+    });
+  }
+  const batch = broadcastShapes(batchA, batchB);
+  const nb = sizeOf(batch);
+  const mapA = broadcastMap(batch, batchA);
+  const mapB = broadcastMap(batch, batchB);
+  const sa = m * k;
+  const sb = k * n;
+  const sc = m * n;
+  const C = new Float32Array(nb * sc);
+  for (let t = 0; t < nb; t++) {
+    const ia = mapA ? mapA[t] : t;
+    const ib = mapB ? mapB[t] : t;
+    gemm(A, ia * sa, B, ib * sb, C, t * sc, m, k, n);
+  }
+  return result(C, [...batch, m, n], [a, b], (out) => {
+    const G = out.grad!;
+    if (a.requiresGrad) {
+      const Bt = transposeLast(B, B.length / sb, k, n);
+      const gA = new Float32Array(A.length);
+      for (let t = 0; t < nb; t++) {
+        const ia = mapA ? mapA[t] : t;
+        const ib = mapB ? mapB[t] : t;
+        gemm(G, t * sc, Bt, ib * sb, gA, ia * sa, m, n, k);
+      }
+      giveGrad(a, gA);
+    }
+    if (b.requiresGrad) {
+      const At = transposeLast(A, A.length / sa, m, k);
+      const gB = new Float32Array(B.length);
+      for (let t = 0; t < nb; t++) {
+        const ia = mapA ? mapA[t] : t;
+        const ib = mapB ? mapB[t] : t;
+        gemm(At, ia * sa, G, t * sc, gB, ib * sb, k, m, n);
+      }
+      giveGrad(b, gB);
+    }
+  });
+}

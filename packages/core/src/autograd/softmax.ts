@@ -1,0 +1,154 @@
+/**
+ * Normalisations along an axis: softmax, log-softmax and sparsemax (Martins & Astudillo 2016). All are computed on
+ * rows gathered along `axis` (fast path when the axis is the last one) and are numerically stable (max subtracted).
+ */
+import { normAxis, splitAt } from './broadcast.js';
+import { giveGrad } from './grad.js';
+import { result, type Tensor } from './tensor.js';
+
+export function softmax(a: Tensor, axis = -1): Tensor {
+  const ax = normAxis(axis, a.ndim);
+  const [outer, len, inner] = splitAt(a.shape, ax);
+  const A = a.data;
+  const y = new Float32Array(A.length);
+  for (let o = 0; o < outer; o++) {
+    for (let t = 0; t < inner; t++) {
+      const base = o * len * inner + t;
+      let mx = -Infinity;
+      for (let j = 0; j < len; j++) {
+        const v = A[base + j * inner];
+        if (v > mx) mx = v;
+      }
+      let s = 0;
+      for (let j = 0; j < len; j++) {
+        const e = Math.exp(A[base + j * inner] - mx);
+        y[base + j * inner] = e;
+        s += e;
+      }
+      const inv = 1 / s;
+      for (let j = 0; j < len; j++) y[base + j * inner] *= inv;
+    }
+  }
+  return result(y, [...a.shape], [a], (out) => {
+    const g = out.grad!;
+    const ga = new Float32Array(A.length);
+    for (let o = 0; o < outer; o++) {
+      for (let t = 0; t < inner; t++) {
+        const base = o * len * inner + t;
+        let dot = 0;
+        for (let j = 0; j < len; j++) dot += g[base + j * inner] * y[base + j * inner];
+        for (let j = 0; j < len; j++) {
+          const idx = base + j * inner;
+          ga[idx] = y[idx] * (g[idx] - dot);
+        }
+      }
+    }
+    giveGrad(a, ga);
+  });
+}
+
+export function logSoftmax(a: Tensor, axis = -1): Tensor {
+  const ax = normAxis(axis, a.ndim);
+  const [outer, len, inner] = splitAt(a.shape, ax);
+  const A = a.data;
+  const y = new Float32Array(A.length);
+  for (let o = 0; o < outer; o++) {
+    for (let t = 0; t < inner; t++) {
+      const base = o * len * inner + t;
+      let mx = -Infinity;
+      for (let j = 0; j < len; j++) {
+        const v = A[base + j * inner];
+        if (v > mx) mx = v;
+      }
+      let s = 0;
+      for (let j = 0; j < len; j++) s += Math.exp(A[base + j * inner] - mx);
+      const lse = mx + Math.log(s);
+      for (let j = 0; j < len; j++) y[base + j * inner] = A[base + j * inner] - lse;
+    }
+  }
+  return result(y, [...a.shape], [a], (out) => {
+    const g = out.grad!;
+    const ga = new Float32Array(A.length);
+    for (let o = 0; o < outer; o++) {
+      for (let t = 0; t < inner; t++) {
+        const base = o * len * inner + t;
+        let gs = 0;
+        for (let j = 0; j < len; j++) gs += g[base + j * inner];
+        for (let j = 0; j < len; j++) {
+          const idx = base + j * inner;
+          ga[idx] = g[idx] - Math.exp(y[idx]) * gs;
+        }
+      }
+    }
+    giveGrad(a, ga);
+  });
+}
+
+/**
+ * Sparsemax: Euclidean projection of each row onto the probability simplex. p_i = max(z_i − τ, 0) with
+ * τ = (Σ_{i≤k} z₍i₎ − 1)/k over the k(z) largest entries. Backward: s_i·(g_i − mean of g over the support).
+ */
+export function sparsemax(a: Tensor, axis = -1): Tensor {
+  const ax = normAxis(axis, a.ndim);
+  const [outer, len, inner] = splitAt(a.shape, ax);
+  const A = a.data;
+  const y = new Float32Array(A.length);
+  const row = new Float64Array(len);
+  const sorted = new Float64Array(len);
+  for (let o = 0; o < outer; o++) {
+    for (let t = 0; t < inner; t++) {
+      const base = o * len * inner + t;
+      let mx = -Infinity;
+      for (let j = 0; j < len; j++) {
+        const v = A[base + j * inner];
+        row[j] = v;
+        if (v > mx) mx = v;
+      }
+      for (let j = 0; j < len; j++) {
+        row[j] -= mx;
+        sorted[j] = row[j];
+      }
+      sorted.sort(); // ascending; walk it from the end
+      let cum = 0;
+      let kz = 0;
+      let cumK = 0;
+      for (let r = 1; r <= len; r++) {
+        const z = sorted[len - r];
+        cum += z;
+        if (1 + r * z > cum) {
+          kz = r;
+          cumK = cum;
+        }
+      }
+      const tau = (cumK - 1) / kz;
+      for (let j = 0; j < len; j++) {
+        const p = row[j] - tau;
+        y[base + j * inner] = p > 0 ? p : 0;
+      }
+    }
+  }
+  return result(y, [...a.shape], [a], (out) => {
+    const g = out.grad!;
+    const ga = new Float32Array(A.length);
+    for (let o = 0; o < outer; o++) {
+      for (let t = 0; t < inner; t++) {
+        const base = o * len * inner + t;
+        let gs = 0;
+        let cnt = 0;
+        for (let j = 0; j < len; j++) {
+          const idx = base + j * inner;
+          if (y[idx] > 0) {
+            gs += g[idx];
+            cnt++;
+          }
+        }
+        const gh = cnt > 0 ? gs / cnt : 0;
+        for (let j = 0; j < len; j++) {
+          const idx = base + j * inner;
+          ga[idx] = y[idx] > 0 ? g[idx] - gh : 0;
+        }
+      }
+    }
+    giveGrad(a, ga);
+  });
+}

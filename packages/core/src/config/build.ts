@@ -1,0 +1,60 @@
+import type { Container } from 'inversify';
+import { resolvePlugin, loadPlugins } from '../di/container.js';
+import type { DataLoader, Dataset } from '../dataset.js';
+import type { BackboneFactory } from '../backbone.js';
+import type { FeatureSpaceFactory } from '../feature-space.js';
+import type { MaskerFactory } from '../masker.js';
+import { Rng } from '../rng.js';
+import type { Pipeline } from './pipeline.js';
+import type { LoadedConfig } from './load.js';
+import { UserError } from '../errors.js';
+
+const DEFAULT_MASKER: Record<string, string> = { columns: 'zero', patches: 'zero', segments: 'zero', tokens: 'attention' };
+
+export interface BuildOptions {
+  /** Report stages ("loading data", "loading backbone") to the CLI. */
+  onStage?: (stage: string) => void;
+  /** Skip user plugins already loaded into the container. */
+  pluginsLoaded?: boolean;
+}
+
+/**
+ * config → container-resolved pipeline: Dataset · Backbone · FeatureSpace · Masker. Unknown plugin names are
+ * UserErrors naming the key path and the known names.
+ */
+export async function buildPipeline(container: Container, loaded: LoadedConfig, options: BuildOptions = {}): Promise<Pipeline> {
+  const { config, baseDir } = loaded;
+  if (!options.pluginsLoaded && config.plugins.length) await loadPlugins(container, config.plugins, baseDir);
+  const seed = config.train.seed;
+  const rng = new Rng(seed);
+
+  // resolve every name first, so that a typo fails before any slow loading
+  const loader = resolvePlugin<DataLoader>(container, 'dataset', config.data.use, 'data.use');
+  const backboneFactory = resolvePlugin<BackboneFactory>(container, 'backbone', config.backbone.use, 'backbone.use');
+  const spaceFactory = resolvePlugin<FeatureSpaceFactory>(container, 'features', config.features.use, 'features.use');
+  const maskerName = config.features.masker?.use ?? DEFAULT_MASKER[config.features.use] ?? 'zero';
+  const maskerFactory = resolvePlugin<MaskerFactory>(container, 'masker', maskerName, 'features.masker.use');
+
+  options.onStage?.(`loading data (${config.data.use})`);
+  const dataset: Dataset = await loader.load({ ...config.data, baseDir, seed, task: config.task });
+  if (dataset.task !== config.task) {
+    throw new UserError(`task: the config says '${config.task}' but the data set '${dataset.name}' is '${dataset.task}'`, `set task: ${dataset.task}`);
+  }
+  options.onStage?.(`loading backbone (${config.backbone.use})`);
+  const backbone = await backboneFactory.create(
+    { ...config.backbone, baseDir },
+    { inputShape: dataset.train.inputs.x.shape.slice(1), numOutputs: dataset.numOutputs, seed },
+  );
+  if (backbone.encode && (dataset.train.texts || dataset.modality === 'image')) {
+    for (const split of [dataset.train, dataset.test]) {
+      const enc = await backbone.encode(split);
+      split.inputs = enc.inputs;
+      if (enc.featureMasks) split.featureMasks = enc.featureMasks;
+    }
+  }
+  const { use: _u, masker: _m, ...spaceOptions } = config.features;
+  const space = spaceFactory.create(spaceOptions, dataset.train.inputs);
+  const maskerOptions = { ...(config.features.masker ?? {}), use: maskerName, reference: dataset.train.inputs };
+  const masker = maskerFactory.create(maskerOptions);
+  return { config, baseDir, rng, dataset, space, masker, backbone };
+}

@@ -1,1 +1,11 @@
 export * from './tensor.js';
+export * from './ops.js';
+export * from './matmul.js';
+export * from './gemm.js';
+export * from './softmax.js';
+export * from './indexing.js';
+export * from './nn.js';
+export * from './blur.js';
+export * from './init.js';
+export { erf } from './erf.js';
+export { broadcastShapes } from './broadcast.js';

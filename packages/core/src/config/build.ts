@@ -28,12 +28,29 @@ export async function buildPipeline(container: Container, loaded: LoadedConfig, 
   const seed = config.train.seed;
   const rng = new Rng(seed);
 
-  // resolve every name first, so that a typo fails before any slow loading
-  const loader = resolvePlugin<DataLoader>(container, 'dataset', config.data.use, 'data.use');
-  const backboneFactory = resolvePlugin<BackboneFactory>(container, 'backbone', config.backbone.use, 'backbone.use');
-  const spaceFactory = resolvePlugin<FeatureSpaceFactory>(container, 'features', config.features.use, 'features.use');
+  // resolve every name first (one aggregated error), so that a typo fails before any slow loading
+  const problems: UserError[] = [];
+  const attempt = <T>(fn: () => T): T | undefined => {
+    try {
+      return fn();
+    } catch (e) {
+      if (e instanceof UserError) problems.push(e);
+      else throw e;
+      return undefined;
+    }
+  };
+  const loader = attempt(() => resolvePlugin<DataLoader>(container, 'dataset', config.data.use, 'data.use'));
+  const backboneFactory = attempt(() => resolvePlugin<BackboneFactory>(container, 'backbone', config.backbone.use, 'backbone.use'));
+  const spaceFactory = attempt(() => resolvePlugin<FeatureSpaceFactory>(container, 'features', config.features.use, 'features.use'));
   const maskerName = config.features.masker?.use ?? DEFAULT_MASKER[config.features.use] ?? 'zero';
-  const maskerFactory = resolvePlugin<MaskerFactory>(container, 'masker', maskerName, 'features.masker.use');
+  const maskerFactory = attempt(() => resolvePlugin<MaskerFactory>(container, 'masker', maskerName, 'features.masker.use'));
+  const modelName = config.model.use;
+  if (modelName !== 'none') attempt(() => resolvePlugin(container, 'model', modelName, 'model.use'));
+  if (problems.length === 1) throw problems[0];
+  if (problems.length > 1) {
+    throw new UserError(problems.map((p) => `${p.message}\n    fix: ${p.fix}`).join('\n  '), 'fix each plugin name above (sop plugins lists them all)');
+  }
+  if (!loader || !backboneFactory || !spaceFactory || !maskerFactory) throw new UserError('unresolved plugins');
 
   options.onStage?.(`loading data (${config.data.use})`);
   const dataset: Dataset = await loader.load({ ...config.data, baseDir, seed, task: config.task });

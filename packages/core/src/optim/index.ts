@@ -1,2 +1,3 @@
-// exports of core/src/optim (owned by the engineer working on optim)
-export {};
+export * from './adamw.js';
+export * from './clip.js';
+export * from './schedules.js';

@@ -1,1 +1,10 @@
 export * from './module.js';
+export * from './hf-backbone.js';
+export * from './options.js';
+export * from './text-encode.js';
+export * from './image-encode.js';
+export * from './removal.js';
+export { findClassifier, readGraph, addFloatOutputs, type LiteGraph, type LiteNode } from './onnx-lite.js';
+export { exposeIntermediates } from './expose.js';
+export { loadOrt, createOrtSession, type HfDevice } from './ort.js';
+export { floatToHalf, halfToFloat } from './half.js';

@@ -1,1 +1,42 @@
 export * from './module.js';
+export { OnnxBackbone, DEFAULT_MAX_BATCH } from './backbone.js';
+export { parseOnnxBackboneOptions, resolveModelPath } from './options.js';
+export type { OnnxBackboneOptions } from './options.js';
+export {
+  onnx,
+  ONNX_DTYPES,
+  loadModelProto,
+  decodeModelProto,
+  encodeModelProto,
+  saveModelProto,
+  exposeOutputs,
+  findLastSpatialTensor,
+  listTensors,
+  graphInputs,
+  readInitializer,
+  requireTensor,
+  weightLayout,
+  valueInfoType,
+  toNumber,
+} from './proto.js';
+export type { ModelProto, IModelProto, Dim, GraphTensor, TensorType } from './proto.js';
+export {
+  createSession,
+  toOrtSessionOptions,
+  executionProviderError,
+  sessionInputs,
+  sessionOutputs,
+  toOrtTensor,
+  fromOrtTensor,
+  dummyFeeds,
+  GRAPH_OPTIMIZATION_LEVELS,
+} from './session.js';
+export type { SessionConfig, ValueSpec, GraphOptimizationLevel } from './session.js';
+export { inspectModel, formatInspection } from './inspect.js';
+export { measureShapes, annotateShapes } from './shapes.js';
+export type { MeasuredType, MeasureOptions } from './shapes.js';
+export type { ModelInspection, TensorSummary, InspectOptions, FormatOptions } from './inspect.js';
+export { writeCachedModel, hashBytes, cacheKey } from './cache.js';
+export { closeNames } from './names.js';
+export { readNpy } from './npy.js';
+export type { NpyArray } from './npy.js';

@@ -112,22 +112,30 @@ export class BatchRunner {
   gradients = 0;
   /** Backbone calls (forward + vjp), for benchmarks. */
   calls = 0;
-  /** Milliseconds spent inside backbone calls, for benchmarks. */
+  /** Milliseconds (wall) spent inside backbone calls, for benchmarks. */
   modelMs = 0;
+  /** Process CPU milliseconds (all threads) spent inside backbone calls, for benchmarks (robust on a busy machine). */
+  modelCpuMs = 0;
 
   constructor(context: AttributionContext, inputs: Inputs, options: AttributeOptions, masker?: Masker) {
     this.backbone = context.backbone;
     this.space = context.space;
     this.masker = masker ?? context.masker;
     this.maxBatch = resolveMaxBatch(inputs, options.maxBatch);
+    this.onProgress = options.onProgress;
   }
+
+  private readonly onProgress?: (done: number, total: number) => void;
 
   private async timed<T>(f: () => Promise<T>): Promise<T> {
     const t0 = performance.now();
+    const c0 = process.cpuUsage();
     try {
       return await f();
     } finally {
       this.modelMs += performance.now() - t0;
+      const c = process.cpuUsage(c0);
+      this.modelCpuMs += (c.user + c.system) / 1000;
       this.calls++;
     }
   }
@@ -147,20 +155,34 @@ export class BatchRunner {
   }
 
   /**
-   * Evaluate feature masks: row r is example `rows[r]` of `inputs` with mask `masks[r]` ([R, d]), built by the masker
-   * one chunk at a time (one `masker.apply` and one `forward` per chunk). Returns outputs [R, C].
+   * Evaluate feature masks: row r is example `rows[r]` of `inputs` with mask r ([R, d]), built by the masker one
+   * chunk at a time (one `masker.apply` and one `forward` per chunk). `masks` is the full [R, d] array, or a function
+   * filling rows [start, end) into a [end − start, d] buffer (so huge designs such as Archipelago's never exist whole).
+   * Returns outputs [R, C].
    */
-  async forwardMasked(inputs: Inputs, masks: Float32Array, rows: Int32Array, masker: Masker = this.masker): Promise<FloatTensor> {
+  async forwardMasked(
+    inputs: Inputs,
+    masks: Float32Array | ((start: number, end: number, out: Float32Array) => void),
+    rows: Int32Array,
+    masker: Masker = this.masker,
+  ): Promise<FloatTensor> {
     const d = this.space.numFeatures;
     const n = rows.length;
-    if (masks.length !== n * d) throw new Error(`forwardMasked: ${masks.length} mask values for ${n} rows of ${d} features`);
+    if (typeof masks !== 'function' && masks.length !== n * d) throw new Error(`forwardMasked: ${masks.length} mask values for ${n} rows of ${d} features`);
+    const B = inputs.x.shape[0];
     const parts: FloatTensor[] = [];
     for (let s = 0; s < n; s += this.maxBatch) {
       const e = Math.min(n, s + this.maxBatch);
-      const masked = masker.apply(inputs, masks.subarray(s * d, e * d), rows.subarray(s, e), this.space);
+      let m: Float32Array;
+      if (typeof masks === 'function') {
+        m = new Float32Array((e - s) * d);
+        masks(s, e, m);
+      } else m = masks.subarray(s * d, e * d);
+      const masked = masker.apply(inputs, m, rows.subarray(s, e), this.space);
       const out = await this.timed(() => this.backbone.forward(masked));
       parts.push(out.output);
       this.evaluations += e - s;
+      if (this.onProgress && e < n) this.onProgress(Math.floor((B * e) / n), B);
     }
     return concatRows(parts);
   }
@@ -171,7 +193,7 @@ export class BatchRunner {
     if (!bb.vjp || !bb.capabilities.vjp) {
       throw new UserError(
         `attributor '${method}' needs gradients, but backbone '${bb.name}' has no gradients (no vjp)`,
-        'use a black-box attributor (lime, kernel-shap, permutation-shap, rise, archipelago) with this backbone, or a backbone whose capabilities.vjp is true (a JS/autograd backbone implementing vjp, e.g. a custom plugin backbone); ONNX/transformers.js backbones are forward-only',
+        'use a black-box attributor (lime, kernel-shap, permutation-shap, rise, archipelago) with this backbone, or a backbone whose capabilities.vjp is true: the onnx backbone (with its gradient module), transformers.js image classifiers in fp32, or any backbone implementing vjp',
       );
     }
     return bb.vjp.bind(bb);

@@ -1,5 +1,6 @@
 /** Shared option handling for attributors: targets, budget, seed, the baseline masker, aggregation. */
 import {
+  MASKERS,
   Rng,
   UserError,
   argmaxRows,
@@ -98,9 +99,10 @@ const MASKER_NAMES: Record<string, string[]> = { zeros: ['zero', 'zeros'], mean:
 
 /**
  * The masker defining "removed" for this call. Attributors never re-implement removal: the baseline is whatever the
- * masker puts in place of a removed feature. `baselineMasker` (a Masker) wins; else `baseline` must match the
- * context's masker (zeros ↔ zero, mean, blur), because building a mean/blur masker with `context.reference` is the
- * pipeline's job (it constructs the masker from the features block with the training split as reference).
+ * masker puts in place of a removed feature. `baselineMasker` (a Masker) wins; with no `baseline` option the
+ * context's masker is used; a `baseline` matching the context's masker (zeros ↔ zero, mean, blur) uses it too; a
+ * different `baseline` builds core's masker of that kind (`MASKERS`), `mean` with `context.reference` (the training
+ * split) as its statistics — without a reference, mean is a UserError.
  */
 export function baselineMasker(context: AttributionContext, options: AttributeOptions): Masker {
   const explicit = options.baselineMasker as Masker | undefined;
@@ -113,10 +115,12 @@ export function baselineMasker(context: AttributionContext, options: AttributeOp
   const names = MASKER_NAMES[b as string];
   if (!names) throw new UserError(`unknown baseline '${String(b)}'`, 'use zeros, mean or blur');
   if (names.includes(context.masker.name)) return context.masker;
-  throw new UserError(
-    `baseline '${String(b)}' differs from the masker '${context.masker.name}' that defines removed features`,
-    `set the features' masker to ${names[0]} (mean uses the training split as reference), drop the baseline option, or pass baselineMasker`,
-  );
+  if (b === 'mean' && !context.reference) {
+    throw new UserError("baseline 'mean' needs reference data (the training split) in the attribution context", "pass context.reference, set the features' masker to mean, or use baseline: zeros");
+  }
+  const factory = MASKERS[names[0]];
+  if (!factory) throw new UserError(`baseline '${String(b)}': no '${names[0]}' masker is registered`, 'use a baseline that matches the masker');
+  return factory.create({ use: names[0], ...(context.reference ? { reference: context.reference } : {}) });
 }
 
 /** Sum input-level attributions into features with the feature space. */
@@ -149,7 +153,7 @@ export function finish(
     values,
     numFeatures: d,
     targets,
-    meta: { method, evaluations: runner.evaluations, gradients: runner.gradients, calls: runner.calls, modelMs: runner.modelMs, maxBatch: runner.maxBatch, ...extra },
+    meta: { method, evaluations: runner.evaluations, gradients: runner.gradients, calls: runner.calls, modelMs: runner.modelMs, modelCpuMs: runner.modelCpuMs, maxBatch: runner.maxBatch, ...extra },
   };
   if (groups) a.groups = groups;
   return a;

@@ -8,7 +8,7 @@ export interface ConfigArgs extends GlobalArgs {
   set?: string[];
 }
 
-/** A run directory holds config.yaml + run.json (baseDir) written by `sop train`. */
+/** A run directory holds config.yaml + source.json (baseDir) + run.json, written by `sop train`. */
 export function isRunDir(p: string): boolean {
   return existsSync(p) && statSync(p).isDirectory() && existsSync(join(p, 'config.yaml'));
 }
@@ -21,7 +21,7 @@ export function loadConfigOrRun(path: string, sets: string[] = []): LoadedConfig
     if (!isRunDir(abs)) throw new UserError(`${abs} is a folder but not a run directory (no config.yaml)`, 'pass the --out folder of a finished sop train, or a config file');
     const raw = parseConfigText(readFileSync(join(abs, 'config.yaml'), 'utf8'), join(abs, 'config.yaml')) as Record<string, unknown>;
     let baseDir = abs;
-    const runJson = join(abs, 'run.json');
+    const runJson = join(abs, 'source.json');
     if (existsSync(runJson)) baseDir = (JSON.parse(readFileSync(runJson, 'utf8')) as { baseDir?: string }).baseDir ?? abs;
     return { ...configFromObject(raw, baseDir, sets), runDir: abs, path: join(abs, 'config.yaml') };
   }

@@ -2,6 +2,7 @@ import {
   UserError,
   batchSize,
   sizeOf,
+  sliceRows,
   type Backbone,
   type Explanation,
   type ExplainOptions,
@@ -65,10 +66,21 @@ export interface EvaluateOptions {
    * default, for every method) or 'current' = the argmax of each masked prediction (the reference's SOP quirk).
    */
   curveClass?: 'original' | 'current';
+  /**
+   * How the sparsity sweep is made for post-hoc methods. 'explain' (default): call explain at each keep (the
+   * explainer's own -F conversion). 'mask': rank features once by the main attribution and run the backbone on the
+   * top-⌊d·keep⌋ masked inputs (the plain -F rule; ≈ keeps.length× cheaper for sampling methods). Faithful-by-construction
+   * explainers always use 'explain'.
+   */
+  sweepMode?: 'explain' | 'mask';
+  /** Evaluate only the first `limit` examples (config `evaluate.limit`). */
+  limit?: number;
   /** Rows per masker/backbone call when building curves (default 256). */
   maxRows?: number;
   /** Bootstrap resamples for ± std (default 4); 0 = exact means, no std. */
   resamples?: number;
+  /** Bootstrap (and leakage-probe split) seed (default 42, the reference's). */
+  bootstrapSeed?: number;
   /** Extra options per metric name, passed to its compute(). */
   metricOptions?: Record<string, Record<string, unknown>>;
   /** Add a plain "backbone" row (unmasked model; default true). */
@@ -141,7 +153,19 @@ function checkLen(what: string, got: number, want: number, fix: string): void {
  * row scores the unmasked model on the prediction-only metrics.
  */
 export async function evaluate(opts: EvaluateOptions): Promise<EvaluationResult> {
-  const { backbone, space, masker, inputs, labels, task, modality, numOutputs: c } = opts;
+  const { backbone, space, masker, task, modality, numOutputs: c } = opts;
+  let { inputs, labels } = opts;
+  let groundTruth = opts.groundTruth;
+  if (opts.limit !== undefined) {
+    if (!(Number.isInteger(opts.limit) && opts.limit > 0)) throw new UserError(`limit must be a positive integer, got ${opts.limit}`, 'set evaluate.limit to e.g. 100, or remove it');
+    const total = batchSize(inputs);
+    if (opts.limit < total) {
+      const k = opts.limit;
+      inputs = Object.fromEntries(Object.entries(inputs).map(([key, t]) => [key, sliceRows(t, 0, k)])) as Inputs;
+      labels = labels.subarray(0, task === 'classification' ? k : k * c);
+      if (groundTruth) groundTruth = groundTruth.subarray(0, k * space.numFeatures);
+    }
+  }
   const keep = opts.keep ?? 0.2;
   const budget = opts.budget ?? 20;
   const seed = opts.seed ?? 0;
@@ -155,7 +179,7 @@ export async function evaluate(opts: EvaluateOptions): Promise<EvaluationResult>
   if (!Number.isInteger(steps) || steps < 1) throw new UserError(`steps must be a positive integer, got ${steps}`, 'set steps to e.g. 10');
   for (const k of keeps) if (!(k > 0 && k <= 1)) throw new UserError(`sparsity keeps must lie in (0, 1], got ${k}`, 'use fractions such as 0.1, 0.2, …, 1.0');
   checkLen('labels', labels.length, task === 'classification' ? n : n * c, 'pass one class index per example (classification) or N×C values (regression)');
-  if (opts.groundTruth) checkLen('groundTruth', opts.groundTruth.length, n * d, 'pass ground-truth feature masks [N, d]');
+  if (groundTruth) checkLen('groundTruth', groundTruth.length, n * d, 'pass ground-truth feature masks [N, d]');
   if (opts.explainers.length === 0 && opts.includeBackbone === false) throw new UserError('nothing to evaluate: no explainers', 'name at least one method');
   const names = new Set<string>();
   for (const e of opts.explainers) {
@@ -167,7 +191,7 @@ export async function evaluate(opts: EvaluateOptions): Promise<EvaluationResult>
   const metrics = opts.metrics.filter((m) => {
     const ok = m.tasks.includes(task) && m.modalities.includes(modality);
     if (!ok) skipped.push({ method: '*', metric: m.name, reason: `does not apply to ${task} / ${modality}` });
-    else if (m.requires.includes('groundTruth') && !opts.groundTruth) {
+    else if (m.requires.includes('groundTruth') && !groundTruth) {
       skipped.push({ method: '*', metric: m.name, reason: 'no ground-truth feature masks in the data' });
       return false;
     }
@@ -191,11 +215,11 @@ export async function evaluate(opts: EvaluateOptions): Promise<EvaluationResult>
     numFeatures: d,
     labels,
     backboneOutputs,
-    groundTruth: opts.groundTruth,
+    groundTruth: groundTruth,
   });
   const optionsFor = (m: Metric, faithful: boolean): Record<string, unknown> => ({
     resamples,
-    seed: 42,
+    seed: opts.bootstrapSeed ?? 42,
     faithfulByConstruction: faithful,
     ...(opts.metricOptions?.[m.name] ?? {}),
   });
@@ -272,7 +296,7 @@ export async function evaluate(opts: EvaluateOptions): Promise<EvaluationResult>
       const curves =
         mode === 'explain'
           ? await curvesByExplain(call, steps, n, c, task, labels, original, opts.curveClass ?? 'original')
-          : await curvesByMasking(exp.attributions, { backbone, space, masker, inputs }, steps, n, d, c, task, labels, original, opts.maxRows ?? 256, (done, tot) =>
+          : await curvesByMasking(exp.attributions, { backbone, space, masker, inputs }, steps, n, c, task, labels, original, opts.maxRows ?? 256, (done, tot) =>
               progress({ stage: 'curves', method: ex.name, done, total: tot }),
             );
       run.curves = curves;
@@ -289,10 +313,18 @@ export async function evaluate(opts: EvaluateOptions): Promise<EvaluationResult>
     }
 
     if (needs.has('keepSweep')) {
-      const preds: Float32Array[] = [];
-      for (let i = 0; i < keeps.length; i++) {
-        progress({ stage: 'sweep', method: ex.name, done: i, total: keeps.length });
-        preds.push(keeps[i] === keep ? exp.outputs : (await call({ keep: keeps[i] })).outputs);
+      const sweepMode = opts.sweepMode === 'mask' && !ex.faithfulByConstruction ? 'mask' : 'explain';
+      let preds: Float32Array[] = [];
+      if (sweepMode === 'mask') {
+        const ctx = { backbone, space, masker, inputs };
+        preds = await maskedOutputs(featureOrders(exp.attributions, ctx, n, true), keeps, ctx, c, opts.maxRows ?? 256, (done, tot) =>
+          progress({ stage: 'sweep', method: ex.name, done, total: tot }),
+        );
+      } else {
+        for (let i = 0; i < keeps.length; i++) {
+          progress({ stage: 'sweep', method: ex.name, done: i, total: keeps.length });
+          preds.push(keeps[i] === keep ? exp.outputs : (await call({ keep: keeps[i] })).outputs);
+        }
       }
       run.keepSweep = { keeps, predictions: preds };
       const s = sparsityCurve(run.keepSweep, labels, task, c);
@@ -349,17 +381,77 @@ export function rankFeatures(scores: ArrayLike<number>, valid: ArrayLike<number>
   return idx;
 }
 
+/** Everything needed to run the backbone on masked copies of the evaluation inputs. */
+export interface MaskingContext {
+  backbone: Backbone;
+  space: FeatureSpace;
+  masker: Masker;
+  inputs: Inputs;
+}
+
+/**
+ * Backbone outputs on masked inputs: for each order (one per example), each fraction f keeps the first ⌊d_i·f⌋
+ * features of the order (d_i = the example's valid features; padding features stay as they are) and masks the rest
+ * through the masker. Runs in batches of `maxRows` rows. Returns [fractions.length] arrays of [N, C].
+ */
+export async function maskedOutputs(
+  orders: number[][],
+  fractions: number[],
+  ctx: MaskingContext,
+  numOutputs: number,
+  maxRows = 256,
+  onProgress?: (done: number, total: number) => void,
+): Promise<Float32Array[]> {
+  const n = orders.length;
+  const d = ctx.space.numFeatures;
+  const steps = fractions.length;
+  const c = numOutputs;
+  const valid = ctx.space.validFeatures?.(ctx.inputs);
+  const outs = fractions.map(() => new Float32Array(n * c));
+  const totalRows = n * steps;
+  const chunk = Math.max(1, Math.floor(maxRows));
+  for (let start = 0; start < totalRows; start += chunk) {
+    const end = Math.min(totalRows, start + chunk);
+    const masks = new Float32Array((end - start) * d);
+    const rows = new Int32Array(end - start);
+    for (let t = start; t < end; t++) {
+      const i = Math.floor(t / steps);
+      const s = t % steps;
+      const r = t - start;
+      rows[r] = i;
+      if (valid) for (let j = 0; j < d; j++) masks[r * d + j] = valid[i * d + j] > 0.5 ? 0 : 1;
+      const count = Math.floor(orders[i].length * fractions[s] + 1e-9);
+      for (let q = 0; q < count; q++) masks[r * d + orders[i][q]] = 1;
+    }
+    const masked = ctx.masker.apply(ctx.inputs, masks, rows, ctx.space);
+    const out = (await ctx.backbone.forward(masked)).output.data;
+    checkLen('backbone output on masked inputs', out.length, (end - start) * c, 'the backbone must return [R, C] for R masked rows');
+    for (let t = start; t < end; t++) {
+      const i = Math.floor(t / steps);
+      outs[t % steps].set(out.subarray((t - start) * c, (t - start + 1) * c), i * c);
+    }
+    onProgress?.(end, totalRows);
+  }
+  return outs;
+}
+
+/** Feature orders for every example: descending attribution (insertion, -F top-k) or ascending (deletion). */
+export function featureOrders(attributions: Float32Array, ctx: Pick<MaskingContext, 'space' | 'inputs'>, n: number, descending: boolean): number[][] {
+  const d = ctx.space.numFeatures;
+  const valid = ctx.space.validFeatures?.(ctx.inputs);
+  return Array.from({ length: n }, (_, i) => rankFeatures(attributions, valid, i, d, descending));
+}
+
 /**
  * Insertion/deletion curves for post-hoc methods: for f = 1/steps … 1, keep the first ⌊d_i·f⌋ features in attribution
- * order (descending for insertion, ascending for deletion; padding features stay as they are), mask the rest through
- * the masker, and run the backbone in batches of `maxRows` rows.
+ * order (descending for insertion, ascending for deletion), mask the rest through the masker, and read the
+ * probability of the original class (regression: the row's MSE against its label).
  */
 export async function curvesByMasking(
   attributions: Float32Array,
-  ctx: { backbone: Backbone; space: FeatureSpace; masker: Masker; inputs: Inputs },
+  ctx: MaskingContext,
   steps: number,
   n: number,
-  d: number,
   c: number,
   task: Task,
   labels: Float32Array,
@@ -368,38 +460,13 @@ export async function curvesByMasking(
   onProgress?: (done: number, total: number) => void,
 ): Promise<{ fractions: number[]; insertion: Float32Array; deletion: Float32Array }> {
   const fractions = defaultFractions(steps);
-  const valid = ctx.space.validFeatures?.(ctx.inputs);
-  const orders = [true, false].map((desc) => Array.from({ length: n }, (_, i) => rankFeatures(attributions, valid, i, d, desc)));
   const curves = [new Float32Array(n * steps), new Float32Array(n * steps)];
-  // row index t ↦ (curve, example, step)
-  const totalRows = 2 * n * steps;
-  const chunk = Math.max(1, Math.floor(maxRows));
-  for (let start = 0; start < totalRows; start += chunk) {
-    const end = Math.min(totalRows, start + chunk);
-    const masks = new Float32Array((end - start) * d);
-    const rows = new Int32Array(end - start);
-    for (let t = start; t < end; t++) {
-      const which = Math.floor(t / (n * steps));
-      const i = Math.floor((t % (n * steps)) / steps);
-      const s = t % steps;
-      const order = orders[which][i];
-      const r = t - start;
-      rows[r] = i;
-      if (valid) for (let j = 0; j < d; j++) masks[r * d + j] = valid[i * d + j] > 0.5 ? 0 : 1;
-      const count = Math.floor(order.length * fractions[s] + 1e-9);
-      for (let q = 0; q < count; q++) masks[r * d + order[q]] = 1;
-    }
-    const masked = ctx.masker.apply(ctx.inputs, masks, rows, ctx.space);
-    const out = (await ctx.backbone.forward(masked)).output.data;
-    checkLen('backbone output on masked inputs', out.length, (end - start) * c, 'the backbone must return [R, C] for R masked rows');
-    const probs = task === 'classification' ? softmax(out, c) : undefined;
-    for (let t = start; t < end; t++) {
-      const which = Math.floor(t / (n * steps));
-      const i = Math.floor((t % (n * steps)) / steps);
-      const s = t % steps;
-      curves[which][i * steps + s] = curveValue(out, t - start, i, c, task, labels, original[i], probs);
-    }
-    onProgress?.(end, totalRows);
+  for (const which of [0, 1]) {
+    const outs = await maskedOutputs(featureOrders(attributions, ctx, n, which === 0), fractions, ctx, c, maxRows, (done, tot) => onProgress?.(which * tot + done, 2 * tot));
+    outs.forEach((out, s) => {
+      const probs = task === 'classification' ? softmax(out, c) : undefined;
+      for (let i = 0; i < n; i++) curves[which][i * steps + s] = curveValue(out, i, i, c, task, labels, original[i], probs);
+    });
   }
   return { fractions, insertion: curves[0], deletion: curves[1] };
 }

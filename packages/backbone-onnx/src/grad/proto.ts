@@ -12,6 +12,9 @@ export type IGraphProto = onnxProto.onnx.IGraphProto;
 export type ITensorProto = onnxProto.onnx.ITensorProto;
 export type IAttributeProto = onnxProto.onnx.IAttributeProto;
 export type IValueInfoProto = onnxProto.onnx.IValueInfoProto;
+export type NodeProto = onnxProto.onnx.NodeProto;
+export type TensorProto = onnxProto.onnx.TensorProto;
+export type ValueInfoProto = onnxProto.onnx.ValueInfoProto;
 
 /** TensorProto.DataType values used here. */
 export const DT = {
@@ -114,6 +117,13 @@ export function tensorValues(t: ITensorProto): number[] | undefined {
   if (dt === DT.DOUBLE) return [...(t.doubleData ?? [])];
   if (dt === DT.INT32 || dt === DT.BOOL || dt === DT.UINT8 || dt === DT.INT8) return [...(t.int32Data ?? [])];
   return undefined;
+}
+
+/** float32 contents of a TensorProto (raw or float_data), or undefined for other types / external data. */
+export function floatValues(t: ITensorProto): Float32Array | undefined {
+  if (t.dataType !== DT.FLOAT || t.dataLocation === 1) return undefined;
+  if (t.rawData && t.rawData.length > 0) return new Float32Array(new Uint8Array(t.rawData).slice().buffer);
+  return Float32Array.from(t.floatData ?? []);
 }
 
 export function tensorDims(t: ITensorProto): number[] {

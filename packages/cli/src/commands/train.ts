@@ -1,7 +1,9 @@
 import type { CommandModule } from 'yargs';
-import { NotAvailableError, prepareOutDir } from '@sop/core';
+import { join } from 'node:path';
+import { resolvePlugin, trainPipeline, writeFileAtomic, configToYaml, type ModelFactory } from '@sop/core';
 import type { CliContext, GlobalArgs } from '../context.js';
 import { loadPipelineFor, type ConfigArgs } from '../pipeline-loader.js';
+import { trainingListener } from '../training-view.js';
 
 interface TrainArgs extends ConfigArgs {
   out?: string;
@@ -21,10 +23,20 @@ export function trainCommand(ctx: CliContext): CommandModule<GlobalArgs, TrainAr
         .option('resume', { type: 'boolean', describe: 'continue a killed run in --out from its last checkpoint' })
         .option('set', { type: 'string', array: true, describe: 'override a config key: --set a.b=value' }) as any,
     handler: async (args) => {
-      const { pipeline } = await loadPipelineFor(ctx, args, args.config!);
+      const { pipeline, loaded } = await loadPipelineFor(ctx, args, args.config!);
       const out = ctx.resolvePath(args.out ?? `runs/${pipeline.config.name}`);
-      if (!args.resume) prepareOutDir(out, args.force);
-      throw new NotAvailableError('sop train is not available yet');
+      const container = await ctx.container(args);
+      const model = resolvePlugin<ModelFactory>(container, 'model', pipeline.config.model.use, 'model.use');
+      const result = await trainPipeline(pipeline, { outDir: out, resume: args.resume, force: args.force, model, listener: trainingListener(ctx) });
+      // the resolved config + where its relative paths point, so explain/evaluate rebuild the same pipeline
+      writeFileAtomic(join(out, 'config.yaml'), configToYaml(pipeline.config));
+      writeFileAtomic(join(out, 'source.json'), JSON.stringify({ baseDir: loaded.baseDir, config: loaded.path }, null, 2) + '\n');
+      if (!args.json) {
+        ctx.io.out(`trained ${pipeline.config.model.use} → ${out}`);
+        for (const [k, v] of Object.entries(result.metrics)) ctx.io.out(`  ${k}: ${v.toFixed(4)}`);
+        if (result.ranking) ctx.io.out(`  ranking: ${result.ranking.slice(0, 10).map((r) => r.feature).join(' > ')}`);
+      }
+      ctx.json(args, { out, metrics: result.metrics, ...(result.ranking ? { ranking: result.ranking } : {}) });
     },
   };
 }

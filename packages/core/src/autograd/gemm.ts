@@ -1,14 +1,82 @@
 /**
- * Raw single-precision matrix-multiply kernels on Float32Array (row-major, explicit offsets). `gemm` computes
- * C += A·B with A [M, K], B [K, N], C [M, N]. It is cache-blocked over K and N and register-tiled over four rows of A
- * (i-k-j order: the innermost loop streams one contiguous row of B into four contiguous rows of C).
+ * Raw single-precision matrix-multiply kernels on Float32Array (row-major, explicit offsets), all computing
+ * C += A·B with A [M, K], B [K, N], C [M, N]:
+ * - `gemmWasm` (gemm-wasm.ts): WebAssembly SIMD, packed panels, 4×8 register tile — the default when available;
+ * - `gemmBlocked`: plain JS, cache-blocked over K and N and register-tiled over four rows of A (i-k-j order: the
+ *   innermost loop streams one contiguous row of B into four contiguous rows of C) — fallback and small sizes;
+ * - `gemmNaive`: textbook triple loop, for tests and the benchmark.
+ * `gemm` / `gemmT` dispatch between them; `gemmT` also takes transposed operands without materialising them.
  */
+import { gemmWasm, hasWasmSimd } from './gemm-wasm.js';
+import { transpose2d } from './transpose2d.js';
 
-/** Block sizes: a KC×NC panel of B (64 KiB of float32) stays in L2 while all rows of A stream past it. */
+export type GemmBackend = 'wasm' | 'js';
+let backend: GemmBackend = hasWasmSimd ? 'wasm' : 'js';
+
+/** Select the kernel (`wasm` needs WebAssembly SIMD; falls back to `js` otherwise). Returns the one in effect. */
+export function setGemmBackend(b: GemmBackend): GemmBackend {
+  backend = b === 'wasm' && hasWasmSimd ? 'wasm' : 'js';
+  return backend;
+}
+export function getGemmBackend(): GemmBackend {
+  return backend;
+}
+
+/** Below this many multiply-adds the packing of the SIMD path costs more than it saves. */
+const WASM_MIN_WORK = 2048;
+
+/** C += A·B (A [M, K], B [K, N], row-major at the given offsets). */
+export function gemm(A: Float32Array, aOff: number, B: Float32Array, bOff: number, C: Float32Array, cOff: number, M: number, K: number, N: number): void {
+  if (M === 0 || N === 0 || K === 0) return;
+  if (backend === 'wasm' && M * K * N >= WASM_MIN_WORK && gemmWasm(A, aOff, K, 1, B, bOff, N, 1, C, cOff, M, K, N)) return;
+  gemmBlocked(A, aOff, B, bOff, C, cOff, M, K, N);
+}
+
+/**
+ * C += op(A)·op(B) where op(A) is [M, K] (stored [K, M] when `transA`) and op(B) is [K, N] (stored [N, K] when
+ * `transB`). The SIMD path folds the transposes into its packing; the JS path transposes explicitly.
+ */
+export function gemmT(
+  transA: boolean,
+  transB: boolean,
+  A: Float32Array,
+  aOff: number,
+  B: Float32Array,
+  bOff: number,
+  C: Float32Array,
+  cOff: number,
+  M: number,
+  K: number,
+  N: number,
+): void {
+  if (M === 0 || N === 0 || K === 0) return;
+  if (backend === 'wasm' && M * K * N >= WASM_MIN_WORK) {
+    const [ars, acs] = transA ? [1, M] : [K, 1];
+    const [brs, bcs] = transB ? [1, K] : [N, 1];
+    if (gemmWasm(A, aOff, ars, acs, B, bOff, brs, bcs, C, cOff, M, K, N)) return;
+  }
+  let a = A;
+  let ao = aOff;
+  if (transA) {
+    a = new Float32Array(M * K);
+    transpose2d(A, aOff, a, 0, K, M);
+    ao = 0;
+  }
+  let b = B;
+  let bo = bOff;
+  if (transB) {
+    b = new Float32Array(K * N);
+    transpose2d(B, bOff, b, 0, N, K);
+    bo = 0;
+  }
+  gemmBlocked(a, ao, b, bo, C, cOff, M, K, N);
+}
+
+/** JS kernel block sizes: a KC×NC panel of B (64 KiB of float32) stays in L2 while all rows of A stream past it. */
 const KC = 128;
 const NC = 128;
 
-export function gemm(
+export function gemmBlocked(
   A: Float32Array,
   aOff: number,
   B: Float32Array,

@@ -9,3 +9,5 @@ export * from './blur.js';
 export * from './init.js';
 export { erf } from './erf.js';
 export { broadcastShapes } from './broadcast.js';
+export { gemmWasm, hasWasmSimd } from './gemm-wasm.js';
+export { transpose2d } from './transpose2d.js';

@@ -1,20 +1,14 @@
 /**
  * Batched matrix multiply with autograd: a [...batch, m, k] @ b [...batch, k, n]. Batch dimensions broadcast like
  * numpy; a 2-D b is shared across a's batch (and runs as one big [batch·m, k] @ [k, n] product). Backward:
- * dA = G·Bᵀ, dB = Aᵀ·G, via the same blocked kernel on explicit transposes.
+ * dA = G·Bᵀ, dB = Aᵀ·G, via the same kernels with transposed operands (`gemmT`).
  */
 import { UserError } from '../errors.js';
 import { sizeOf } from '../tensor.js';
 import { broadcastMap, broadcastShapes } from './broadcast.js';
-import { gemm } from './gemm.js';
+import { gemm, gemmT } from './gemm.js';
 import { giveGrad } from './grad.js';
-import { permuteData } from './ops.js';
 import { result, type Tensor } from './tensor.js';
-
-/** Swap the last two axes of raw data. */
-function transposeLast(data: Float32Array, batch: number, r: number, c: number): Float32Array {
-  return permuteData(data, [batch, r, c], [0, 2, 1]);
-}
 
 export function matmul(a: Tensor, b: Tensor): Tensor {
   if (a.ndim < 2 || b.ndim < 2) {
@@ -40,12 +34,12 @@ export function matmul(a: Tensor, b: Tensor): Tensor {
       const G = out.grad!;
       if (a.requiresGrad) {
         const gA = new Float32Array(rows * k);
-        gemm(G, 0, transposeLast(B, 1, k, n), 0, gA, 0, rows, n, k);
+        gemmT(false, true, G, 0, B, 0, gA, 0, rows, n, k);
         giveGrad(a, gA);
       }
       if (b.requiresGrad) {
         const gB = new Float32Array(k * n);
-        gemm(transposeLast(A, 1, rows, k), 0, G, 0, gB, 0, k, rows, n);
+        gemmT(true, false, A, 0, G, 0, gB, 0, k, rows, n);
         giveGrad(b, gB);
       }
     });
@@ -66,22 +60,20 @@ export function matmul(a: Tensor, b: Tensor): Tensor {
   return result(C, [...batch, m, n], [a, b], (out) => {
     const G = out.grad!;
     if (a.requiresGrad) {
-      const Bt = transposeLast(B, B.length / sb, k, n);
       const gA = new Float32Array(A.length);
       for (let t = 0; t < nb; t++) {
         const ia = mapA ? mapA[t] : t;
         const ib = mapB ? mapB[t] : t;
-        gemm(G, t * sc, Bt, ib * sb, gA, ia * sa, m, n, k);
+        gemmT(false, true, G, t * sc, B, ib * sb, gA, ia * sa, m, n, k);
       }
       giveGrad(a, gA);
     }
     if (b.requiresGrad) {
-      const At = transposeLast(A, A.length / sa, m, k);
       const gB = new Float32Array(B.length);
       for (let t = 0; t < nb; t++) {
         const ia = mapA ? mapA[t] : t;
         const ib = mapB ? mapB[t] : t;
-        gemm(At, ia * sa, G, t * sc, gB, ib * sb, k, m, n);
+        gemmT(true, false, A, ia * sa, G, t * sc, gB, ib * sb, k, m, n);
       }
       giveGrad(b, gB);
     }

@@ -8,6 +8,7 @@ import { broadcastMap, broadcastShapes, normAxis, sameShape, splitAt, stridesOf 
 import { erf } from './erf.js';
 import { giveGrad, reduceByMap } from './grad.js';
 import { result, type Tensor } from './tensor.js';
+import { transpose2d } from './transpose2d.js';
 
 let ident = new Int32Array(0);
 function identity(n: number): Int32Array {
@@ -56,7 +57,53 @@ function route(t: Tensor, g: Float32Array, map: Int32Array | null, fresh: boolea
   else t.accumulate(g);
 }
 
+/** True when `b` (ignoring leading 1s) equals the trailing dimensions of `out`, e.g. a bias [n] against [B, n]. */
+function isTrailing(out: readonly number[], b: readonly number[]): boolean {
+  let lead = 0;
+  while (lead < b.length && b[lead] === 1) lead++;
+  const nb = b.length - lead;
+  if (nb > out.length) return false;
+  for (let i = 0; i < nb; i++) if (b[lead + i] !== out[out.length - nb + i]) return false;
+  return true;
+}
+
+/** Fast path: a has the result's shape, b repeats along the leading axes (row broadcast, no index maps). */
+function binaryRows(op: number, a: Tensor, b: Tensor): Tensor {
+  const A = a.data;
+  const B = b.data;
+  const n = A.length;
+  const nb = B.length;
+  const y = new Float32Array(n);
+  for (let o = 0; o < n; o += nb) {
+    if (op === ADD) for (let j = 0; j < nb; j++) y[o + j] = A[o + j] + B[j];
+    else if (op === SUB) for (let j = 0; j < nb; j++) y[o + j] = A[o + j] - B[j];
+    else if (op === MUL) for (let j = 0; j < nb; j++) y[o + j] = A[o + j] * B[j];
+    else for (let j = 0; j < nb; j++) y[o + j] = A[o + j] / B[j];
+  }
+  return result(y, [...a.shape], [a, b], (out) => {
+    const g = out.grad!;
+    if (a.requiresGrad) {
+      if (op === ADD || op === SUB) a.accumulate(g);
+      else {
+        const ga = new Float32Array(n);
+        if (op === MUL) for (let o = 0; o < n; o += nb) for (let j = 0; j < nb; j++) ga[o + j] = g[o + j] * B[j];
+        else for (let o = 0; o < n; o += nb) for (let j = 0; j < nb; j++) ga[o + j] = g[o + j] / B[j];
+        giveGrad(a, ga);
+      }
+    }
+    if (b.requiresGrad) {
+      const gb = new Float64Array(nb);
+      if (op === ADD) for (let o = 0; o < n; o += nb) for (let j = 0; j < nb; j++) gb[j] += g[o + j];
+      else if (op === SUB) for (let o = 0; o < n; o += nb) for (let j = 0; j < nb; j++) gb[j] -= g[o + j];
+      else if (op === MUL) for (let o = 0; o < n; o += nb) for (let j = 0; j < nb; j++) gb[j] += g[o + j] * A[o + j];
+      else for (let o = 0; o < n; o += nb) for (let j = 0; j < nb; j++) gb[j] -= (g[o + j] * y[o + j]) / B[j];
+      giveGrad(b, Float32Array.from(gb));
+    }
+  });
+}
+
 function binary(op: number, a: Tensor, b: Tensor): Tensor {
+  if (b.size > 0 && b.ndim <= a.ndim && !sameShape(a.shape, b.shape) && isTrailing(a.shape, b.shape)) return binaryRows(op, a, b);
   const shape = sameShape(a.shape, b.shape) ? [...a.shape] : broadcastShapes(a.shape, b.shape);
   const n = sizeOf(shape);
   const ia = broadcastMap(shape, a.shape);
@@ -388,21 +435,6 @@ export function permuteData(A: Float32Array, shape: readonly number[], perm: rea
     }
   }
   return out;
-}
-
-/** out[j, i] = A[i, j] for an r×c block at the given offsets (cache-blocked). */
-export function transpose2d(A: Float32Array, aOff: number, out: Float32Array, oOff: number, r: number, c: number): void {
-  const T = 32;
-  for (let i0 = 0; i0 < r; i0 += T) {
-    const i1 = Math.min(i0 + T, r);
-    for (let j0 = 0; j0 < c; j0 += T) {
-      const j1 = Math.min(j0 + T, c);
-      for (let i = i0; i < i1; i++) {
-        const src = aOff + i * c;
-        for (let j = j0; j < j1; j++) out[oOff + j * r + i] = A[src + j];
-      }
-    }
-  }
 }
 
 /** Permute axes; the default swaps the last two. */

@@ -176,6 +176,7 @@ function defaultModality(x: TensorData): Modality {
 
 interface Pair {
   x: TensorData;
+  aux: Record<string, TensorData>;
   y: NpyArray;
   xPath: string;
   yPath: string;
@@ -195,11 +196,28 @@ function readPair(options: DataLoaderOptions, block: Record<string, unknown>, wh
     throw new UserError(`${yPath}: holds ${y.shape.length === 0 ? 'a scalar' : `${ny} labels`} (shape [${y.shape.join(', ')}]) but ${xPath} holds ${x.shape[0]} rows (shape [${x.shape.join(', ')}])`, 'save one label per row of x (the first axes must match)');
   }
   if (y.shape.length > 2) throw new UserError(`${yPath}: labels must be [N] or [N, k], found shape [${y.shape.join(', ')}]`, 'reshape the labels');
-  return { x, y, xPath, yPath };
+  const aux: Record<string, TensorData> = {};
+  const auxSpec = block.aux;
+  if (auxSpec !== undefined && auxSpec !== null) {
+    if (typeof auxSpec !== 'object' || Array.isArray(auxSpec)) throw new UserError(`${where}.aux: expected {name: file.npy, ...}`, `e.g. ${where}.aux: {segments: segments.npy}`);
+    for (const [name, rel] of Object.entries(auxSpec as Record<string, unknown>)) {
+      if (typeof rel !== 'string') throw new UserError(`${where}.aux.${name}: expected a file path`, `set ${where}.aux.${name} to a .npy file`);
+      if (name === 'x') throw new UserError(`${where}.aux: 'x' is the primary input, not an auxiliary one`, `use ${where}.x`);
+      const p = resolvePath(options, rel);
+      const t = toTensor(readNpy(p, `${where}.aux.${name} (.npy)`), p);
+      if (t.shape[0] !== x.shape[0]) {
+        throw new UserError(`${p}: holds ${t.shape[0]} rows (shape [${t.shape.join(', ')}]) but ${xPath} holds ${x.shape[0]}`, 'save one auxiliary row per row of x');
+      }
+      aux[name] = t;
+    }
+  }
+  return { x, aux, y, xPath, yPath };
 }
 
 /**
- * `data: {use: npy, path: DIR (x.npy + y.npy) | x: FILE, y: FILE, split?: 0.2, test?: {path | x, y}, dtype?, modality?}`.
+ * `data: {use: npy, path: DIR (x.npy + y.npy) | x: FILE, y: FILE, aux?: {name: FILE}, split?: 0.2, test?: {path | x, y, aux},
+ * dtype?, modality?}`. `aux` adds auxiliary inputs row for row (e.g. `segments` [N, H, W] for the segments feature
+ * space, `attention_mask`); int64 files stay int64.
  * x may have any shape [N, ...]; int64 x stays int64 (token ids) unless `dtype: float32`, other dtypes load as float32.
  * Classification labels are integer-valued (int or float dtypes) [N] or [N, 1]; regression labels are [N] or [N, k].
  */
@@ -252,11 +270,11 @@ export const npyLoader: DataLoader = {
     let testSplit: DatasetSplit;
     const testFraction = splitFraction(options);
     if (test) {
-      trainSplit = { inputs: { x: train.x }, labels: yTrain };
-      testSplit = { inputs: { x: test.x }, labels: yTest! };
+      trainSplit = { inputs: { ...train.aux, x: train.x }, labels: yTrain };
+      testSplit = { inputs: { ...test.aux, x: test.x }, labels: yTest! };
     } else {
       const idx = splitIndices(train.x.shape[0], testFraction, options.seed ?? 0);
-      const full = { inputs: { x: train.x }, labels: yTrain, labelWidth: task === 'regression' ? numOutputs : 1 };
+      const full = { inputs: { ...train.aux, x: train.x }, labels: yTrain, labelWidth: task === 'regression' ? numOutputs : 1 };
       trainSplit = subset(full, idx.train);
       testSplit = subset(full, idx.test);
     }

@@ -1,4 +1,8 @@
 import type { ContainerModuleLoadOptions } from 'inversify';
+import { bindPlugin } from '../di/container.js';
+import { DATA_LOADERS } from './loaders.js';
 
-/** Bind this area's plugins with bindPlugin(options, slot, name, value, '@sop/core'). */
-export function registerDataPlugins(_options: Pick<ContainerModuleLoadOptions, 'bind'>): void {}
+/** Bind core's data loaders (slot 'dataset'): builtin, csv, images, jsonl, npy. */
+export function registerDataPlugins(options: Pick<ContainerModuleLoadOptions, 'bind'>): void {
+  for (const [name, loader] of Object.entries(DATA_LOADERS)) bindPlugin(options, 'dataset', name, loader, '@sop/core');
+}

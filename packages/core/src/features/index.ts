@@ -1,2 +1,8 @@
-// exports of core/src/features (owned by the engineer working on features)
-export {};
+// exports of core/src/features
+export * from './common.js';
+export * from './columns.js';
+export * from './patches.js';
+export * from './tokens.js';
+export * from './segments.js';
+export * from './ground-truth.js';
+export { FEATURE_SPACES } from './registry.js';

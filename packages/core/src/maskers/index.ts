@@ -1,2 +1,7 @@
-// exports of core/src/maskers (owned by the engineer working on maskers)
-export {};
+// exports of core/src/maskers
+export * from './common.js';
+export * from './zero.js';
+export * from './mean.js';
+export * from './blur.js';
+export * from './attention.js';
+export { MASKERS } from './registry.js';

@@ -1,2 +1,6 @@
 // exports of core/src/models (owned by the engineer working on models)
-export {};
+export * from './mlp.js';
+export * from './scores-activation.js';
+export * from './sop.js';
+export * from './sop-explainer.js';
+export * from './model.js';

@@ -59,6 +59,8 @@ export class MlpBackbone implements Backbone {
   readonly biases: Tensor[] = [];
   /** True once weights were trained or loaded (SOP over an untrained MLP fits it first). */
   trained = false;
+  /** Transposed weights [in, out], cached while the network is frozen (no optimizer can change them). */
+  private transposed: Tensor[] | null = null;
 
   constructor(options: MlpOptions) {
     this.inputDim = options.inputDim;
@@ -107,6 +109,7 @@ export class MlpBackbone implements Backbone {
 
   /** Freeze or unfreeze the weights (frozen weights record no graph). */
   setTrainable(trainable: boolean): void {
+    this.transposed = null;
     for (const p of Object.values(this.parameterTensors())) {
       p.requiresGrad = trainable;
       if (!trainable) p.grad = null;
@@ -126,6 +129,7 @@ export class MlpBackbone implements Backbone {
       }
       p.data.set(t.data);
     }
+    this.transposed = null;
     this.trained = true;
   }
 
@@ -150,8 +154,11 @@ export class MlpBackbone implements Backbone {
     let h = x;
     let hidden: Tensor | undefined;
     const last = this.weights.length - 1;
+    const frozen = this.weights.every((w) => !w.requiresGrad);
+    if (frozen && !this.transposed) this.transposed = noGrad(() => this.weights.map((w) => transpose(w)));
     for (let l = 0; l <= last; l++) {
-      h = add(matmul(h, transpose(this.weights[l])), this.biases[l]);
+      const wt = frozen ? this.transposed![l] : transpose(this.weights[l]);
+      h = add(matmul(h, wt), this.biases[l]);
       if (l < last) {
         h = this.activation === 'relu' ? relu(h) : this.activation === 'gelu' ? gelu(h) : tanh(h);
         if (l === last - 1) hidden = h;

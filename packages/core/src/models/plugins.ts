@@ -1,4 +1,12 @@
 import type { ContainerModuleLoadOptions } from 'inversify';
+import { bindPlugin } from '../di/container.js';
+import { mlpBackboneFactory } from './mlp.js';
+import { sopModelFactory, scoresActivationModelFactory, noneModelFactory } from '../train/builtin-models.js';
 
 /** Bind this area's plugins with bindPlugin(options, slot, name, value, '@sop/core'). */
-export function registerModelPlugins(_options: Pick<ContainerModuleLoadOptions, 'bind'>): void {}
+export function registerModelPlugins(options: Pick<ContainerModuleLoadOptions, 'bind'>): void {
+  bindPlugin(options, 'backbone', 'mlp', mlpBackboneFactory, '@sop/core');
+  bindPlugin(options, 'model', 'sop', sopModelFactory, '@sop/core');
+  bindPlugin(options, 'model', 'scores-activation', scoresActivationModelFactory, '@sop/core');
+  bindPlugin(options, 'model', 'none', noneModelFactory, '@sop/core');
+}

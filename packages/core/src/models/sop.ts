@@ -354,9 +354,10 @@ export class SopModel {
     const { z, hidden } = await this.runGroups(inputs, maskData, B);
     const sel = run(() => {
       const keys = new Tensor(this.keys === 'hidden' ? hidden! : z, [B, m, this.keyDim]);
-      const kp = matmul(keys, this.params['selector.key']);
-      const qp = matmul(this.params['selector.classQueries'], this.params['selector.query']);
-      const logits = scale(matmul(kp, transpose(qp)), this.gammaS); // [B, m, C]
+      // S = γ_s (H W_k)(Q_c W_q)ᵀ, evaluated as γ_s H (W_k (Q_c W_q)ᵀ): [k, C] instead of projecting all B·m keys
+      const qp = matmul(this.params['selector.classQueries'], this.params['selector.query']); // [C, k]
+      const u = matmul(this.params['selector.key'], transpose(qp)); // [k, C]
+      const logits = scale(matmul(keys, u), this.gammaS); // [B, m, C]
       const weights = sparsemax(logits, 1);
       const scaledOutputs = mul(new Tensor(z, [B, m, C]), reshape(gen.scales, [B, m, 1]));
       const contributions = mul(weights, scaledOutputs);

@@ -17,11 +17,14 @@ export function warmupInverseSqrt(warmup: number, phaseLength?: number): Schedul
   };
 }
 
-/** Cosine decay to 0 after a linear warm-up (HF `get_cosine_schedule_with_warmup`, half a cycle). */
+/**
+ * Cosine decay to 0 after a linear warm-up (HF `get_cosine_schedule_with_warmup`, half a cycle); stays at 0 after
+ * `totalSteps` (HF's formula would rise again).
+ */
 export function cosineSchedule(totalSteps: number, warmup = 0): Schedule {
   return (step: number) => {
     if (step < warmup) return step / Math.max(1, warmup);
-    const progress = (step - warmup) / Math.max(1, totalSteps - warmup);
+    const progress = Math.min(1, (step - warmup) / Math.max(1, totalSteps - warmup));
     return Math.max(0, 0.5 * (1 + Math.cos(Math.PI * progress)));
   };
 }

@@ -19,9 +19,25 @@ export interface LogisticModel {
   numClasses: number;
 }
 
+/** Row-wise sparse view of a dense [n, p] matrix: the non-zero column indices and values of each row. */
+function sparseRows(x: ArrayLike<number>, n: number, p: number): { idx: Int32Array[]; val: Float64Array[]; nnz: number } {
+  const idx: Int32Array[] = [];
+  const val: Float64Array[] = [];
+  let nnz = 0;
+  for (let i = 0; i < n; i++) {
+    const cols: number[] = [];
+    for (let j = 0; j < p; j++) if (x[i * p + j] !== 0) cols.push(j);
+    idx.push(Int32Array.from(cols));
+    val.push(Float64Array.from(cols, (j) => x[i * p + j]));
+    nnz += cols.length;
+  }
+  return { idx, val, nnz };
+}
+
 /**
  * Train softmax regression on x [n, p] (row-major) with class indices y [n], by plain full-batch gradient descent on
- * the mean cross-entropy + (l2/2)·‖W‖². Weights start at 0, so the result is deterministic.
+ * the mean cross-entropy + (l2/2)·‖W‖². Weights start at 0, so the result is deterministic. Rows are handled
+ * sparsely (mask features are mostly 0).
  */
 export function trainLogisticRegression(x: ArrayLike<number>, y: ArrayLike<number>, numFeatures: number, numClasses: number, options: LogisticOptions = {}): LogisticModel {
   const epochs = options.epochs ?? 300;
@@ -30,6 +46,7 @@ export function trainLogisticRegression(x: ArrayLike<number>, y: ArrayLike<numbe
   const n = y.length;
   const p = numFeatures;
   const c = numClasses;
+  const { idx, val } = sparseRows(x, n, p);
   const w = new Float64Array(c * p);
   const b = new Float64Array(c);
   const gw = new Float64Array(c * p);
@@ -39,10 +56,14 @@ export function trainLogisticRegression(x: ArrayLike<number>, y: ArrayLike<numbe
     gw.fill(0);
     gb.fill(0);
     for (let i = 0; i < n; i++) {
+      const ji = idx[i];
+      const vi = val[i];
+      const nz = ji.length;
       let mx = -Infinity;
       for (let k = 0; k < c; k++) {
         let s = b[k];
-        for (let j = 0; j < p; j++) s += w[k * p + j] * x[i * p + j];
+        const off = k * p;
+        for (let q = 0; q < nz; q++) s += w[off + ji[q]] * vi[q];
         z[k] = s;
         if (s > mx) mx = s;
       }
@@ -53,13 +74,12 @@ export function trainLogisticRegression(x: ArrayLike<number>, y: ArrayLike<numbe
         const g = z[k] / sum - (k === yi ? 1 : 0);
         if (g === 0) continue;
         gb[k] += g;
-        for (let j = 0; j < p; j++) gw[k * p + j] += g * x[i * p + j];
+        const off = k * p;
+        for (let q = 0; q < nz; q++) gw[off + ji[q]] += g * vi[q];
       }
     }
-    for (let k = 0; k < c; k++) {
-      b[k] -= (lr * gb[k]) / n;
-      for (let j = 0; j < p; j++) w[k * p + j] -= lr * (gw[k * p + j] / n + l2 * w[k * p + j]);
-    }
+    for (let k = 0; k < c; k++) b[k] -= (lr * gb[k]) / n;
+    for (let q = 0; q < c * p; q++) w[q] -= lr * (gw[q] / n + l2 * w[q]);
   }
   return { weights: w, bias: b, numFeatures: p, numClasses: c };
 }
@@ -93,8 +113,8 @@ export interface GroupLeakageOptions extends LogisticOptions {
    */
   features?: 'flat' | 'union';
   /**
-   * Multiply-adds allowed for training (default 5e8, a few seconds): decides the default feature mode and caps the
-   * epochs (at least 10) when N·p·C·epochs would exceed it.
+   * Multiply-adds allowed for training (default 1e8, about two seconds): decides the default feature mode and caps the
+   * epochs (at least 3) when the cost per epoch, ((N/2)·2·non-zeros per row + p)·C, times the epochs would exceed it.
    */
   workBudget?: number;
 }
@@ -122,11 +142,15 @@ export function groupLeakage(masks: ArrayLike<number>, count: number, numFeature
   const d = numFeatures;
   if (masks.length !== n * m * d) throw new UserError(`group-leakage: masks have ${masks.length} values, expected ${n}×${m}×${d}`, 'pass group masks [N, m, d]');
   if (n < 4) throw new UserError(`group-leakage needs at least 4 examples, got ${n}`, 'evaluate on more examples');
-  const budget = options.workBudget ?? 5e8;
+  const budget = options.workBudget ?? 1e8;
   const wanted = options.epochs ?? 300;
-  const mode = options.features ?? ((n / 2) * m * d * numClasses * wanted <= budget ? 'flat' : 'union');
+  let nnz = 0;
+  for (let q = 0; q < masks.length; q++) if (masks[q] !== 0) nnz++;
+  // cost per epoch ≈ (training rows)·(non-zeros per row)·C·2 + C·p (the dense weight update)
+  const cost = (p: number, nzRow: number) => ((n / 2) * nzRow * 2 + p) * numClasses;
+  const mode = options.features ?? (cost(m * d, nnz / n) * wanted <= budget ? 'flat' : 'union');
   const p = mode === 'flat' ? m * d : d;
-  const epochs = Math.max(10, Math.min(wanted, Math.floor(budget / Math.max(1, (n / 2) * p * numClasses))));
+  const epochs = Math.max(3, Math.min(wanted, Math.floor(budget / Math.max(1, cost(p, mode === 'flat' ? nnz / n : Math.min(d, nnz / n))))));
   const x = new Float64Array(n * p);
   for (let i = 0; i < n; i++) {
     if (mode === 'flat') for (let j = 0; j < m * d; j++) x[i * p + j] = masks[i * m * d + j];

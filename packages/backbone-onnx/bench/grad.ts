@@ -1,0 +1,100 @@
+/**
+ * Cost of a vector-Jacobian product relative to a forward pass, per fixture: median time of createVjp().vjp (forward
+ * outputs + gradient w.r.t. the input, or a weight for token inputs) over the median time of the plain forward
+ * session.run on the same batch. Target: ratio ≤ 3. Single-threaded sessions for stable numbers on shared cores.
+ */
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import * as ort from 'onnxruntime-node';
+import { createVjp } from '../src/grad/index.js';
+
+const ROOT = resolve(import.meta.dirname, '../../..');
+
+interface BenchCase {
+  name: string;
+  path: string;
+  output: string;
+  wrt: string[];
+  inputs: Record<string, { shape: number[]; int?: number }>;
+}
+
+const CASES: BenchCase[] = [
+  { name: 'grad/mlp_op17', path: 'fixtures/grad/mlp_op17.onnx', output: 'output', wrt: ['x'], inputs: { x: { shape: [64, 6] } } },
+  { name: 'grad/cnn_op17', path: 'fixtures/grad/cnn_op17.onnx', output: 'output', wrt: ['x'], inputs: { x: { shape: [32, 2, 12, 12] } } },
+  {
+    name: 'grad/transformer_op17',
+    path: 'fixtures/grad/transformer_op17.onnx',
+    output: 'output',
+    wrt: ['x'],
+    inputs: { x: { shape: [32, 8, 8] }, ids: { shape: [32, 8], int: 5 } },
+  },
+  { name: 'onnx/digits-cnn', path: 'fixtures/onnx/digits-cnn.onnx', output: 'logits', wrt: ['x'], inputs: { x: { shape: [64, 1, 8, 8] } } },
+  { name: 'onnx/shapes-vit', path: 'fixtures/onnx/shapes-vit.onnx', output: 'logits', wrt: ['x'], inputs: { x: { shape: [32, 1, 16, 16] } } },
+  { name: 'onnx/tabular-mlp', path: 'fixtures/onnx/tabular-mlp.onnx', output: 'logits', wrt: ['x'], inputs: { x: { shape: [64, 30] } } },
+  {
+    name: 'onnx/token-classifier (wrt tok.weight)',
+    path: 'fixtures/onnx/token-classifier.onnx',
+    output: 'logits',
+    wrt: ['tok.weight'],
+    inputs: { input_ids: { shape: [32, 12], int: 32 }, attention_mask: { shape: [32, 12], int: 2 }, token_type_ids: { shape: [32, 12], int: 2 } },
+  },
+];
+
+async function median(f: () => Promise<unknown>, minRuns = 15, budgetMs = 400): Promise<number> {
+  for (let i = 0; i < 3; i++) await f();
+  const times: number[] = [];
+  const start = performance.now();
+  while (times.length < minRuns || (performance.now() - start < budgetMs && times.length < 200)) {
+    const t0 = performance.now();
+    await f();
+    times.push(performance.now() - t0);
+  }
+  times.sort((a, b) => a - b);
+  return times[Math.floor(times.length / 2)];
+}
+
+export async function run(): Promise<Record<string, unknown>> {
+  const cacheDir = mkdtempSync(join(tmpdir(), 'sop-grad-bench-'));
+  const sessionOptions: ort.InferenceSession.SessionOptions = { intraOpNumThreads: 1, interOpNumThreads: 1, logSeverityLevel: 3 };
+  const result: Record<string, unknown> = {};
+  try {
+    for (const c of CASES) {
+      const path = join(ROOT, c.path);
+      if (!existsSync(path)) continue;
+      let seed = 1;
+      const next = (): number => ((seed = (seed * 16807) % 2147483647) / 2147483647) * 2 - 1;
+      const feeds: Record<string, { data: Float32Array | BigInt64Array; shape: number[] }> = {};
+      for (const [k, spec] of Object.entries(c.inputs)) {
+        const n = spec.shape.reduce((a, b) => a * b, 1);
+        feeds[k] = spec.int
+          ? { data: BigInt64Array.from({ length: n }, () => BigInt(Math.floor(((next() + 1) / 2) * spec.int!))), shape: spec.shape }
+          : { data: Float32Array.from({ length: n }, next), shape: spec.shape };
+      }
+      const fwd = await ort.InferenceSession.create(path, sessionOptions);
+      const ortFeeds = Object.fromEntries(
+        Object.entries(feeds).map(([k, v]) => [k, new ort.Tensor(v.data instanceof Float32Array ? 'float32' : 'int64', v.data, v.shape)]),
+      );
+      const out = (await fwd.run(ortFeeds))[c.output];
+      const cot = { data: Float32Array.from({ length: out.size }, next), shape: [...out.dims] };
+      const t0 = performance.now();
+      const vjp = await createVjp(path, { output: c.output, wrt: c.wrt, cacheDir, sessionOptions });
+      await vjp.vjp(feeds, cot);
+      const buildMs = performance.now() - t0;
+      const forwardMs = await median(() => fwd.run(ortFeeds));
+      const vjpMs = await median(() => vjp.vjp(feeds, cot));
+      result[c.name] = {
+        batch: Object.values(c.inputs)[0].shape[0],
+        forward_ms: +forwardMs.toFixed(3),
+        vjp_ms: +vjpMs.toFixed(3),
+        ratio: +(vjpMs / forwardMs).toFixed(2),
+        build_and_load_ms: Math.round(buildMs),
+      };
+      await vjp.dispose();
+      await fwd.release();
+    }
+  } finally {
+    rmSync(cacheDir, { recursive: true, force: true });
+  }
+  return result;
+}

@@ -1,0 +1,417 @@
+/**
+ * {@link OnnxBackbone}: any .onnx file as a core `Backbone`. One onnxruntime session, created once (at load) and
+ * reused; forward runs in chunks of `maxBatch` rows and concatenates them back. Intermediates named as `hidden`,
+ * `embeddings` or in `expose` are added as extra graph outputs in a cached copy of the model (see cache.ts); the
+ * user's file is never modified.
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import { basename, dirname } from 'node:path';
+import type * as ort from 'onnxruntime-node';
+import { InternalError, NotAvailableError, UserError, concatRows, sliceRows } from '@sop/core';
+import type {
+  Backbone,
+  BackboneCapabilities,
+  BackboneInfo,
+  BackboneOutputs,
+  FloatTensor,
+  ForwardOptions,
+  Inputs,
+  TensorData,
+  VjpRequest,
+  VjpResult,
+} from '@sop/core';
+import { cacheKey, hashBytes, writeCachedModel } from './cache.js';
+import { closeNames } from './names.js';
+import { resolveModelPath } from './options.js';
+import type { OnnxBackboneOptions } from './options.js';
+import type { OnnxVjp } from './grad/index.js';
+import { decodeModelProto, exposeOutputs, graphInputs, listTensors, readInitializer, requireTensor, weightLayout } from './proto.js';
+import { annotateShapes } from './shapes.js';
+import type { ModelProto } from './proto.js';
+import { createSession, dummyFeeds, formatShape, fromOrtTensor, sessionInputs, sessionOutputs, toOrtTensor, toOrtSessionOptions } from './session.js';
+import type { ValueSpec } from './session.js';
+
+export const DEFAULT_MAX_BATCH = 64;
+
+/** Names that are usually auxiliary inputs rather than the explained input. */
+const AUX_INPUT = /mask|token_type|position_ids|segment/i;
+const PRIMARY_INPUT = ['input_ids', 'pixel_values', 'x', 'input', 'inputs', 'images', 'image', 'input_values'];
+
+/** The gradient engine (./grad, createVjp) as used here; imported lazily on the first vjp call. */
+type VjpEngine = Pick<OnnxVjp, 'vjp'>;
+
+export class OnnxBackbone implements Backbone {
+  readonly name: string;
+  readonly info: BackboneInfo;
+  readonly capabilities: BackboneCapabilities;
+  /** The user's model file (never modified). */
+  readonly modelPath: string;
+  /** The file the session runs: the model itself, or a cached copy with extra outputs. */
+  readonly sessionPath: string;
+  /** Graph input fed from `inputs.x`, and the graph inputs fed from aux keys of the same name. */
+  readonly inputName: string;
+  readonly auxInputNames: string[];
+  readonly outputName: string;
+  readonly hiddenName?: string;
+  readonly embeddingsName?: string;
+  readonly maxBatch: number;
+  private readonly inputSpecs: Map<string, ValueSpec>;
+  private readonly outputNames: Set<string>;
+  private readonly vjpEngines = new Map<string, Promise<VjpEngine>>();
+  private disposed = false;
+  private readonly outputInOriginal: boolean;
+
+  private constructor(
+    private readonly ortSession: ort.InferenceSession,
+    private readonly options: OnnxBackboneOptions,
+    fields: {
+      modelPath: string;
+      sessionPath: string;
+      inputName: string;
+      outputName: string;
+      hiddenName?: string;
+      embeddingsName?: string;
+      info: BackboneInfo;
+      outputInOriginal: boolean;
+    },
+  ) {
+    this.outputInOriginal = fields.outputInOriginal;
+    this.modelPath = fields.modelPath;
+    this.sessionPath = fields.sessionPath;
+    this.inputName = fields.inputName;
+    this.outputName = fields.outputName;
+    this.hiddenName = fields.hiddenName;
+    this.embeddingsName = fields.embeddingsName;
+    this.info = fields.info;
+    this.name = options.name ?? `onnx:${basename(fields.modelPath)}`;
+    this.maxBatch = options.maxBatch ?? DEFAULT_MAX_BATCH;
+    const specs = sessionInputs(ortSession);
+    this.inputSpecs = new Map(specs.map((s) => [s.name, s]));
+    this.auxInputNames = specs.map((s) => s.name).filter((n) => n !== fields.inputName);
+    this.outputNames = new Set(ortSession.outputNames);
+    this.capabilities = { vjp: true, hidden: !!fields.hiddenName, embeddings: !!fields.embeddingsName };
+  }
+
+  /** The underlying onnxruntime session (for benchmarks and advanced use). */
+  get session(): ort.InferenceSession {
+    return this.ortSession;
+  }
+
+  /** Load the model, add requested intermediates as outputs (cached copy), create the session, learn dims. */
+  static async load(options: OnnxBackboneOptions): Promise<OnnxBackbone> {
+    const modelPath = resolveModelPath(options);
+    if (!existsSync(modelPath)) {
+      throw new UserError(`ONNX model not found: ${modelPath}`, "check backbone.path (relative paths are resolved from the config file's folder)");
+    }
+    const bytes = readFileSync(modelPath);
+    const model = decodeModelProto(bytes, modelPath);
+
+    const inputs = graphInputs(model).map((i) => i.name ?? '');
+    let inputName = options.input;
+    if (inputName) requireTensor(model, inputName, 'backbone.input', ['input']);
+    else inputName = defaultInput(inputs);
+    const firstOutput = model.graph!.output![0].name ?? '';
+    const outputName = options.output ?? firstOutput;
+    const check = (name: string | undefined, key: string) => name && requireTensor(model, name, `backbone.${key}`, ['output', 'intermediate']);
+    check(outputName, 'output');
+    check(options.hidden, 'hidden');
+    check(options.embeddings, 'embeddings');
+    for (const e of options.expose ?? []) check(e, 'expose');
+
+    const graphOutputs = new Set(model.graph!.output!.map((o) => o.name ?? ''));
+    const extra = [...new Set([outputName, options.hidden, options.embeddings, ...(options.expose ?? [])])].filter(
+      (n): n is string => !!n && !graphOutputs.has(n),
+    );
+    let sessionPath = modelPath;
+    if (extra.length) {
+      const modified = exposeOutputs(model, extra);
+      sessionPath = writeCachedModel(modelPath, modified, cacheKey(hashBytes(bytes), `expose:${JSON.stringify(extra)}`), options.cacheDir);
+    }
+    const session = await createSession(sessionPath, options);
+
+    // dims: from onnxruntime's metadata, else from one dummy row
+    const outSpecs = new Map(sessionOutputs(session).map((s) => [s.name, s]));
+    const wanted = [outputName, options.hidden, options.embeddings].filter((n): n is string => !!n);
+    const shapes = new Map<string, Array<number | string>>();
+    const unknown: string[] = [];
+    for (const n of wanted) {
+      const s = outSpecs.get(n)?.shape;
+      if (s && typeof s[s.length - 1] === 'number') shapes.set(n, s);
+      else unknown.push(n);
+    }
+    if (unknown.length) {
+      let r: ort.InferenceSession.OnnxValueMapType;
+      try {
+        r = await session.run(dummyFeeds(sessionInputs(session), 1), unknown);
+      } catch (e) {
+        throw new UserError(
+          `could not run ${modelPath} on a dummy row to learn the shapes of ${unknown.join(', ')}: ${(e as Error).message?.split('\n')[0]}`,
+          'check the model runs in onnxruntime (`sop inspect MODEL.onnx`)',
+          { cause: e },
+        );
+      }
+      for (const n of unknown) shapes.set(n, (r[n] as ort.Tensor).dims.map((d, i) => (i === 0 ? 'batch' : Number(d))));
+    }
+    const outShape = shapes.get(outputName)!;
+    const outputDim = Number(outShape[outShape.length - 1]);
+    let hiddenDim: number | undefined;
+    let embeddingDim: number | undefined;
+    if (options.hidden) {
+      const s = shapes.get(options.hidden)!;
+      if (s.length !== 2) {
+        throw new UserError(
+          `backbone.hidden '${options.hidden}' has shape ${formatShape(s)}; a pooled hidden state must be [batch, k]`,
+          'pick a 2-D tensor (e.g. the CLS token or pooled features; `sop inspect MODEL.onnx` lists shapes), or use backbone.embeddings for [batch, d, k] states',
+        );
+      }
+      hiddenDim = Number(s[1]);
+    }
+    if (options.embeddings) {
+      const s = shapes.get(options.embeddings)!;
+      if (s.length !== 3) {
+        throw new UserError(
+          `backbone.embeddings '${options.embeddings}' has shape ${formatShape(s)}; per-feature states must be [batch, d, k]`,
+          'pick a 3-D tensor such as the patch/token states of the last layer (`sop inspect MODEL.onnx` lists shapes)',
+        );
+      }
+      embeddingDim = Number(s[2]);
+    }
+    const inSpec = sessionInputs(session).find((s) => s.name === inputName);
+    const rest = inSpec?.shape?.slice(1);
+    const info: BackboneInfo = {
+      outputDim,
+      hiddenDim,
+      embeddingDim,
+      inputShape: rest && rest.every((d) => typeof d === 'number') ? (rest as number[]) : undefined,
+      extraOutputs: [...new Set([...session.outputNames, ...extra])].filter(
+        (n) => n !== outputName && n !== options.hidden && n !== options.embeddings,
+      ),
+    };
+    if (options.classifierWeight) info.classifierWeight = classifierWeight(model, options.classifierWeight, modelPath, outputDim, hiddenDim);
+    return new OnnxBackbone(session, options, {
+      modelPath,
+      sessionPath,
+      inputName,
+      outputName,
+      hiddenName: options.hidden,
+      embeddingsName: options.embeddings,
+      info,
+      outputInOriginal: graphOutputs.has(outputName),
+    });
+  }
+
+  /** Graph input name → TensorData for one batch (x under the primary input name, aux inputs by graph name). */
+  graphFeeds(inputs: Inputs): Record<string, TensorData> {
+    const feeds: Record<string, TensorData> = { [this.inputName]: inputs.x };
+    const missing: string[] = [];
+    for (const n of this.auxInputNames) {
+      const t = inputs[n];
+      if (t) feeds[n] = t;
+      else missing.push(n);
+    }
+    if (missing.length) {
+      const have = Object.keys(inputs).filter((k) => k !== 'x');
+      throw new UserError(
+        `the ONNX model needs input(s) ${missing.map((m) => `'${m}'`).join(', ')} besides '${this.inputName}' (fed from x), but the batch has ${have.length ? `only aux keys ${have.join(', ')}` : 'no aux inputs'}`,
+        `use a data set that provides ${missing.join(', ')} (text data sets provide attention_mask/token_type_ids), or set backbone.input to the right graph input`,
+      );
+    }
+    const rows = inputs.x.shape[0];
+    for (const [n, t] of Object.entries(feeds)) {
+      if (t.shape[0] !== rows) {
+        throw new UserError(`input '${n}' has ${t.shape[0]} rows but x has ${rows}`, 'aux inputs must travel with x row for row');
+      }
+    }
+    return feeds;
+  }
+
+  private resolveOutputs(requested: string[] | undefined): Array<[key: string, graphName: string]> {
+    const out: Array<[string, string]> = [['output', this.outputName]];
+    for (const r of requested ?? []) {
+      if (r === 'output' || out.some(([k]) => k === r)) continue;
+      if (r === 'hidden' || r === 'embeddings') {
+        const n = r === 'hidden' ? this.hiddenName : this.embeddingsName;
+        if (!n) {
+          throw new UserError(
+            `backbone ${this.name} has no ${r === 'hidden' ? 'pooled hidden state' : 'per-feature embeddings'}`,
+            `set backbone.${r} to a tensor name of the model (\`sop inspect ${this.modelPath}\` lists them)`,
+          );
+        }
+        out.push([r, n]);
+      } else if (this.outputNames.has(r)) out.push([r, r]);
+      else {
+        const close = closeNames(r, [...this.outputNames]);
+        throw new UserError(
+          `forward: '${r}' is not an output of backbone ${this.name}` + (close.length ? `; close names: ${close.join(', ')}` : ''),
+          `add it to backbone.expose: [${JSON.stringify(r)}] (any intermediate tensor of the graph can be exposed)`,
+        );
+      }
+    }
+    return out;
+  }
+
+  async forward(inputs: Inputs, options: ForwardOptions = {}): Promise<BackboneOutputs> {
+    if (this.disposed) throw new InternalError(`backbone ${this.name} was disposed`);
+    const outs = this.resolveOutputs(options.outputs);
+    const fetches = [...new Set(outs.map(([, g]) => g))];
+    const feeds = this.graphFeeds(inputs);
+    const rows = inputs.x.shape[0];
+    const chunks: Record<string, FloatTensor>[] = [];
+    for (let start = 0; start < rows || (rows === 0 && start === 0); start += this.maxBatch) {
+      const end = Math.min(rows, start + this.maxBatch);
+      const ortFeeds: Record<string, ort.Tensor> = {};
+      for (const [n, t] of Object.entries(feeds)) {
+        const part = start === 0 && end === rows ? t : sliceRows(t, start, end);
+        ortFeeds[n] = toOrtTensor(part, this.inputSpecs.get(n)!, n === this.inputName ? 'x' : n);
+      }
+      let r: ort.InferenceSession.OnnxValueMapType;
+      try {
+        r = await this.ortSession.run(ortFeeds, fetches);
+      } catch (e) {
+        throw runError(e, this.name);
+      }
+      const got: Record<string, FloatTensor> = {};
+      for (const g of fetches) got[g] = fromOrtTensor(r[g] as ort.Tensor);
+      chunks.push(got);
+      if (rows === 0) break;
+    }
+    const result: BackboneOutputs = {} as BackboneOutputs;
+    for (const [key, g] of outs) result[key] = chunks.length === 1 ? chunks[0][g] : concatRows(chunks.map((c) => c[g]));
+    return result;
+  }
+
+  /**
+   * Vector-Jacobian product through the ONNX graph (via the gradient engine in ./grad). `wrt` names inputs ('x' or
+   * aux/graph input names) and/or initializers; input gradients are concatenated over chunks, weight gradients summed.
+   */
+  async vjp(inputs: Inputs, request: VjpRequest): Promise<VjpResult> {
+    if (request.params) {
+      throw new UserError('backbone onnx: vjp with replacement parameter values (request.params) is not supported', 'fine-tune the model in PyTorch and re-export it');
+    }
+    const extraCot = Object.keys(request.cotangents).filter((k) => k !== 'output' && request.cotangents[k]);
+    if (extraCot.length) {
+      throw new UserError(`backbone onnx: vjp supports a cotangent for 'output' only, got ${extraCot.join(', ')}`, 'differentiate the output only');
+    }
+    const cot = request.cotangents.output;
+    if (!cot) throw new UserError('vjp: request.cotangents.output is required', 'pass a cotangent shaped like the forward output');
+    const rows = inputs.x.shape[0];
+    if (cot.shape[0] !== rows) throw new UserError(`vjp: cotangent has ${cot.shape[0]} rows but x has ${rows}`, 'pass one cotangent row per input row');
+    const wrtKeys = request.wrt ?? ['x'];
+    const wrt = wrtKeys.map((k) => (k === 'x' ? this.inputName : k));
+    const inputSet = new Set([this.inputName, ...this.auxInputNames]);
+    const engine = await this.vjpEngine(wrt);
+    const feeds = this.graphFeeds(inputs);
+    const outParts: FloatTensor[] = [];
+    const gradParts: Record<string, FloatTensor[]> = {};
+    for (let start = 0; start < rows; start += this.maxBatch) {
+      const end = Math.min(rows, start + this.maxBatch);
+      const part: Record<string, TensorData> = {};
+      for (const [n, t] of Object.entries(feeds)) part[n] = start === 0 && end === rows ? t : sliceRows(t, start, end);
+      const c = start === 0 && end === rows ? cot : sliceRows(cot, start, end);
+      const r = await engine.vjp(part, c.data, wrt);
+      const o = r.outputs[this.outputName];
+      if (o) outParts.push({ data: o, shape: [end - start, ...cot.shape.slice(1)] });
+      for (const w of wrt) (gradParts[w] ??= []).push(r.grads[w]);
+    }
+    const grads: Record<string, FloatTensor> = {};
+    wrt.forEach((w, i) => {
+      const parts = gradParts[w];
+      if (!parts || parts.some((p) => !p)) throw new InternalError(`gradient engine returned no gradient for '${w}'`);
+      const key = wrtKeys[i];
+      if (inputSet.has(w)) grads[key] = parts.length === 1 ? parts[0] : concatRows(parts);
+      else {
+        const sum = new Float32Array(parts[0].data.length);
+        for (const p of parts) for (let j = 0; j < sum.length; j++) sum[j] += p.data[j];
+        grads[key] = { data: sum, shape: [...parts[0].shape] };
+      }
+    });
+    const output = outParts.length === 0 ? undefined : outParts.length === 1 ? outParts[0] : concatRows(outParts);
+    return { outputs: { output: output ?? (await this.forward(inputs)).output }, grads };
+  }
+
+  private vjpEngine(wrt: string[]): Promise<VjpEngine> {
+    const key = JSON.stringify([...wrt].sort());
+    let p = this.vjpEngines.get(key);
+    if (!p) {
+      p = (async () => {
+        const { createVjp } = await import('./grad/index.js');
+        // differentiate the user's model unless `output` is an intermediate only present in the cached copy; the
+        // gradient builder needs ranks, so a model without value_info gets a shape-annotated cached copy
+        const path = await this.shapeAnnotatedPath(this.outputInOriginal ? this.modelPath : this.sessionPath);
+        const cacheDir = this.options.cacheDir ?? (path !== this.modelPath ? dirname(path) : undefined);
+        return createVjp(path, { output: this.outputName, wrt, sessionOptions: toOrtSessionOptions(this.options), cacheDir });
+      })();
+      this.vjpEngines.set(key, p);
+      p.catch(() => this.vjpEngines.delete(key));
+    }
+    return p;
+  }
+
+  /** `path` itself when its graph declares the type of every intermediate, else a cached copy annotated by a dummy run. */
+  private async shapeAnnotatedPath(path: string): Promise<string> {
+    const bytes = readFileSync(path);
+    const model = decodeModelProto(bytes, path);
+    const declared = new Set((model.graph?.valueInfo ?? []).map((v) => v.name));
+    const missing = listTensors(model).some((t) => t.kind === 'intermediate' && t.op !== 'Constant' && !declared.has(t.name));
+    if (!missing) return path;
+    const annotated = await annotateShapes(model, { session: { ...this.options, graphOptimizationLevel: undefined } });
+    return writeCachedModel(this.modelPath, annotated, cacheKey(hashBytes(bytes), 'shapes:v1'), this.options.cacheDir);
+  }
+
+  async dispose(): Promise<void> {
+    if (this.disposed) return;
+    this.disposed = true;
+    await this.ortSession.release();
+  }
+}
+
+function defaultInput(inputs: string[]): string {
+  if (inputs.length === 1) return inputs[0];
+  if (inputs.length === 0) throw new UserError('the ONNX graph has no inputs', 'export the model with at least one input');
+  const preferred = PRIMARY_INPUT.find((p) => inputs.includes(p));
+  if (preferred) return preferred;
+  const primary = inputs.filter((n) => !AUX_INPUT.test(n));
+  if (primary.length === 1) return primary[0];
+  throw new UserError(
+    `the ONNX graph has ${inputs.length} inputs (${inputs.join(', ')}) and it is unclear which one is x`,
+    `set backbone.input to one of: ${inputs.join(', ')}; the others are fed from the batch's aux inputs of the same name`,
+  );
+}
+
+/** The classifier weight as [C, k]: Gemm(transB=1) weights are [C, k] already, MatMul/Gemm(transB=0) ones [k, C]. */
+function classifierWeight(model: ModelProto, name: string, modelPath: string, outputDim: number, hiddenDim?: number): FloatTensor {
+  const w = readInitializer(model, name, modelPath);
+  if (w.shape.length !== 2) {
+    throw new UserError(
+      `backbone.classifierWeight '${name}' has shape ${formatShape(w.shape)}; expected a 2-D weight [C, k] or [k, C]`,
+      'name the final linear layer\'s weight (`sop inspect MODEL.onnx` lists initializers with shapes)',
+    );
+  }
+  const [a, b] = w.shape;
+  const layout = weightLayout(model, name);
+  let transpose: boolean;
+  if (layout === 'rows-are-outputs' && a === outputDim) transpose = false;
+  else if (layout === 'columns-are-outputs' && b === outputDim) transpose = true;
+  else if (a === outputDim && (hiddenDim === undefined || b === hiddenDim)) transpose = false;
+  else if (b === outputDim && (hiddenDim === undefined || a === hiddenDim)) transpose = true;
+  else {
+    throw new UserError(
+      `backbone.classifierWeight '${name}' has shape ${formatShape(w.shape)}, which does not match the output size ${outputDim}` +
+        (hiddenDim !== undefined ? ` and hidden size ${hiddenDim}` : ''),
+      'name the weight of the layer that maps the hidden state to the outputs',
+    );
+  }
+  if (!transpose) return w;
+  const t = new Float32Array(a * b);
+  for (let i = 0; i < a; i++) for (let j = 0; j < b; j++) t[j * a + i] = w.data[i * b + j];
+  return { data: t, shape: [b, a] };
+}
+
+function runError(e: unknown, name: string): Error {
+  if (e instanceof UserError) return e;
+  const msg = (e as Error)?.message ?? String(e);
+  if (/Invalid rank|Got invalid dimensions|Unexpected input data type|invalid dimensions/i.test(msg)) {
+    return new UserError(`backbone ${name}: onnxruntime rejected the inputs: ${msg.split('\n')[0]}`, 'check the input shapes/dtypes against `sop inspect MODEL.onnx`', { cause: e });
+  }
+  return new InternalError(`backbone ${name}: onnxruntime run failed: ${msg.split('\n')[0]}`, undefined, { cause: e });
+}

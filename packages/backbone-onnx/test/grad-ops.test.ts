@@ -1,0 +1,257 @@
+/**
+ * Per-op gradient rules checked against central finite differences of the forward graph, on tiny hand-built ONNX
+ * graphs run in onnxruntime-node. Inputs stay away from kinks (Relu, pooling maxima) so differences are exact enough.
+ */
+import { describe, expect, it } from 'vitest';
+import { UserError } from '@sop/core';
+import { buildGradientModel, gradientSignature } from '../src/grad/index.js';
+import { type AttrValue, type INodeProto, type ITensorProto, floatTensor, int64Tensor, makeAttrs } from '../src/grad/proto.js';
+import { type Feeds, type InputSpec, finiteDiff, makeModel, rand, relErr, session, toOrt } from '../src/grad/testing.js';
+
+function node(opType: string, input: string[], output: string[], attrs: Record<string, AttrValue | undefined> = {}): INodeProto {
+  return { opType, input, output, attribute: makeAttrs(attrs) };
+}
+
+interface Case {
+  name: string;
+  nodes: INodeProto[];
+  /** Float inputs (all differentiated unless `wrt` says otherwise) with their shapes. */
+  inputs: Record<string, number[]>;
+  initializers?: ITensorProto[];
+  wrt?: string[];
+  opset?: number;
+  /** Transform the random input values (e.g. keep them positive or away from zero). */
+  values?: (name: string, v: Float32Array) => Float32Array;
+  eps?: number;
+  tol?: number;
+}
+
+const size = (s: number[]): number => s.reduce((a, b) => a * b, 1);
+const positive = (_: string, v: Float32Array): Float32Array => v.map((x) => Math.abs(x) + 0.5);
+const awayFromZero = (_: string, v: Float32Array): Float32Array => v.map((x) => (x >= 0 ? x + 0.1 : x - 0.1));
+const distinct = (_: string, v: Float32Array): Float32Array => v.map((_x, i) => ((i * 37) % 101) / 25 - 2 + (i % 3) * 0.003);
+
+const y = ['y'];
+const cases: Case[] = [
+  // Linear algebra
+  { name: 'MatMul 2-D', nodes: [node('MatMul', ['a', 'b'], y)], inputs: { a: [3, 4], b: [4, 5] } },
+  { name: 'MatMul 3-D x 2-D', nodes: [node('MatMul', ['a', 'b'], y)], inputs: { a: [2, 3, 4], b: [4, 5] } },
+  { name: 'MatMul batch broadcast', nodes: [node('MatMul', ['a', 'b'], y)], inputs: { a: [2, 1, 3, 4], b: [3, 4, 2] } },
+  { name: 'MatMul 1-D x 3-D', nodes: [node('MatMul', ['a', 'b'], y)], inputs: { a: [4], b: [2, 4, 3] } },
+  { name: 'MatMul 3-D x 1-D', nodes: [node('MatMul', ['a', 'b'], y)], inputs: { a: [2, 3, 4], b: [4] } },
+  { name: 'MatMul 1-D x 1-D', nodes: [node('MatMul', ['a', 'b'], y)], inputs: { a: [4], b: [4] } },
+  ...[0, 1].flatMap((ta) =>
+    [0, 1].map(
+      (tb): Case => ({
+        name: `Gemm transA=${ta} transB=${tb} alpha beta`,
+        nodes: [node('Gemm', ['a', 'b', 'c'], y, { transA: ta, transB: tb, alpha: { float: 0.7 }, beta: { float: 1.3 } })],
+        inputs: { a: ta ? [4, 3] : [3, 4], b: tb ? [5, 4] : [4, 5], c: [5] },
+      }),
+    ),
+  ),
+  { name: 'Gemm C [M,1]', nodes: [node('Gemm', ['a', 'b', 'c'], y)], inputs: { a: [3, 4], b: [4, 5], c: [3, 1] } },
+  // Elementwise with broadcasting
+  { name: 'Add broadcast', nodes: [node('Add', ['a', 'b'], y)], inputs: { a: [2, 3], b: [3] } },
+  { name: 'Sub broadcast both', nodes: [node('Sub', ['a', 'b'], y)], inputs: { a: [2, 1, 4], b: [3, 1] } },
+  { name: 'Mul broadcast', nodes: [node('Mul', ['a', 'b'], y)], inputs: { a: [2, 3, 4], b: [1, 3, 1] } },
+  { name: 'Mul same input twice', nodes: [node('Mul', ['a', 'a'], y)], inputs: { a: [2, 3] } },
+  { name: 'Div broadcast', nodes: [node('Div', ['a', 'b'], y)], inputs: { a: [2, 3], b: [2, 1] }, values: positive },
+  {
+    name: 'Pow constant exponent 3',
+    nodes: [node('Pow', ['a', 'k'], y)],
+    inputs: { a: [2, 3] },
+    initializers: [floatTensor('k', [], [3])],
+    values: positive,
+  },
+  { name: 'Pow both', nodes: [node('Pow', ['a', 'b'], y)], inputs: { a: [2, 3], b: [3] }, values: positive },
+  { name: 'Sqrt', nodes: [node('Sqrt', ['a'], y)], inputs: { a: [2, 3] }, values: positive },
+  { name: 'Neg', nodes: [node('Neg', ['a'], y)], inputs: { a: [5] } },
+  { name: 'Relu', nodes: [node('Relu', ['a'], y)], inputs: { a: [2, 5] }, values: awayFromZero, eps: 1e-3 },
+  { name: 'LeakyRelu', nodes: [node('LeakyRelu', ['a'], y, { alpha: { float: 0.2 } })], inputs: { a: [2, 5] }, values: awayFromZero, eps: 1e-3 },
+  { name: 'Erf', nodes: [node('Erf', ['a'], y)], inputs: { a: [2, 5] } },
+  { name: 'Gelu (opset 20)', nodes: [node('Gelu', ['a'], y)], inputs: { a: [2, 5] }, opset: 20 },
+  { name: 'Gelu tanh (opset 20)', nodes: [node('Gelu', ['a'], y, { approximate: 'tanh' })], inputs: { a: [2, 5] }, opset: 20 },
+  { name: 'Tanh', nodes: [node('Tanh', ['a'], y)], inputs: { a: [2, 5] } },
+  { name: 'Sigmoid', nodes: [node('Sigmoid', ['a'], y)], inputs: { a: [2, 5] } },
+  { name: 'Exp Log', nodes: [node('Exp', ['a'], ['t']), node('Log', ['t'], ['u']), node('Mul', ['u', 't'], y)], inputs: { a: [4] } },
+  { name: 'Softmax axis 1', nodes: [node('Softmax', ['a'], y, { axis: 1 })], inputs: { a: [2, 3, 4] } },
+  { name: 'LogSoftmax', nodes: [node('LogSoftmax', ['a'], y)], inputs: { a: [2, 5] } },
+  {
+    name: 'Where',
+    nodes: [node('Greater', ['a', 'b'], ['m']), node('Where', ['m', 'a', 'b'], y)],
+    inputs: { a: [2, 4], b: [4] },
+    values: (n, v) => (n === 'a' ? v : v.map((x) => x * 0.5 + 0.02)),
+    eps: 1e-3,
+  },
+  { name: 'Cast Identity Dropout', nodes: [node('Cast', ['a'], ['t'], { to: 11 }), node('Cast', ['t'], ['u'], { to: 1 }), node('Identity', ['u'], ['v']), node('Dropout', ['v'], y)], inputs: { a: [3] } },
+  { name: 'Clip', nodes: [node('Clip', ['a', 'lo', 'hi'], y)], inputs: { a: [6] }, initializers: [floatTensor('lo', [], [-0.5]), floatTensor('hi', [], [0.55])], values: (_, v) => v.map((x) => (Math.abs(Math.abs(x) - 0.5) < 0.06 ? x + 0.13 : x)), eps: 1e-3 },
+  // Normalisation
+  { name: 'LayerNormalization axis -1', nodes: [node('LayerNormalization', ['a', 's', 'b'], y, { epsilon: { float: 1e-5 } })], inputs: { a: [2, 3, 4], s: [4], b: [4] } },
+  { name: 'LayerNormalization axis 1', nodes: [node('LayerNormalization', ['a', 's', 'b'], y, { axis: 1 })], inputs: { a: [2, 3, 4], s: [3, 4], b: [3, 4] } },
+  {
+    name: 'BatchNormalization (inference)',
+    nodes: [node('BatchNormalization', ['a', 's', 'b', 'mean', 'var'], y, { epsilon: { float: 1e-3 } })],
+    inputs: { a: [2, 3, 2, 2], s: [3], b: [3], mean: [3], var: [3] },
+    values: (n, v) => (n === 'var' ? v.map((x) => Math.abs(x) + 0.5) : v),
+  },
+  // Reductions (attribute and input forms)
+  { name: 'ReduceMean attr axes keepdims=0 (opset 13)', nodes: [node('ReduceMean', ['a'], y, { axes: [1], keepdims: 0 })], inputs: { a: [2, 3, 4] }, opset: 13 },
+  { name: 'ReduceMean axes input (opset 18)', nodes: [node('ReduceMean', ['a', 'ax'], y, { keepdims: 0 })], inputs: { a: [2, 3, 4] }, initializers: [int64Tensor('ax', [2], [0, -1])], opset: 18 },
+  { name: 'ReduceSum axes input keepdims=1 (opset 13)', nodes: [node('ReduceSum', ['a', 'ax'], y)], inputs: { a: [2, 3, 4] }, initializers: [int64Tensor('ax', [1], [2])], opset: 13 },
+  { name: 'ReduceSum all', nodes: [node('ReduceSum', ['a'], y, { keepdims: 0 })], inputs: { a: [2, 3] }, opset: 13 },
+  { name: 'ReduceMax', nodes: [node('ReduceMax', ['a'], y, { axes: [1], keepdims: 0 })], inputs: { a: [2, 5] }, opset: 13, values: distinct, eps: 1e-3 },
+  // Shape ops
+  { name: 'Reshape Transpose', nodes: [node('Reshape', ['a', 'sh'], ['t']), node('Transpose', ['t'], y, { perm: [2, 0, 1] })], inputs: { a: [2, 6] }, initializers: [int64Tensor('sh', [3], [2, 3, -1])] },
+  { name: 'Flatten', nodes: [node('Flatten', ['a'], y, { axis: 2 })], inputs: { a: [2, 3, 2] } },
+  { name: 'Squeeze Unsqueeze (opset 13)', nodes: [node('Unsqueeze', ['a', 'ax'], ['t']), node('Squeeze', ['t', 'ax2'], ['u']), node('Mul', ['u', 'u'], y)], inputs: { a: [2, 3] }, initializers: [int64Tensor('ax', [2], [0, 2]), int64Tensor('ax2', [1], [0])], opset: 13 },
+  { name: 'Concat', nodes: [node('Concat', ['a', 'b', 'c'], y, { axis: -1 })], inputs: { a: [2, 1], b: [2, 3], c: [2, 2] } },
+  {
+    name: 'Slice negative steps',
+    nodes: [node('Slice', ['a', 'st', 'en', 'ax', 'sp'], y)],
+    inputs: { a: [3, 6] },
+    initializers: [int64Tensor('st', [2], [-1, 0]), int64Tensor('en', [2], [-100, 6]), int64Tensor('ax', [2], [0, 1]), int64Tensor('sp', [2], [-2, 2])],
+  },
+  { name: 'Split with split input, one output unused (opset 13)', nodes: [node('Split', ['a', 'sp'], ['p', 'q', 'r'], { axis: 1 }), node('Mul', ['p', 'r'], y)], inputs: { a: [2, 5] }, initializers: [int64Tensor('sp', [3], [2, 1, 2])], opset: 13 },
+  { name: 'Split num_outputs (opset 18)', nodes: [node('Split', ['a'], ['p', 'q'], { axis: 0, num_outputs: 2 }), node('Sub', ['p', 'q'], y)], inputs: { a: [4, 3] }, opset: 18 },
+  { name: 'Gather repeated indices axis 1', nodes: [node('Gather', ['a', 'i'], y, { axis: 1 })], inputs: { a: [2, 4] }, initializers: [int64Tensor('i', [2, 3], [0, 3, 0, -1, 1, 1])] },
+  { name: 'Slice unit steps (static pad path)', nodes: [node('Slice', ['a', 'st', 'en', 'ax'], y)], inputs: { a: [3, 6] }, initializers: [int64Tensor('st', [2], [1, -4]), int64Tensor('en', [2], [100, -1]), int64Tensor('ax', [2], [0, 1])] },
+  { name: 'Gather scalar index (pad path)', nodes: [node('Gather', ['a', 'i'], y, { axis: 1 })], inputs: { a: [2, 4, 3] }, initializers: [int64Tensor('i', [], [2])] },
+  {
+    name: 'Gather negative scalar index, dynamic size',
+    nodes: [node('Reshape', ['a', 'sh'], ['t']), node('Gather', ['t', 'i'], y, { axis: -2 })],
+    inputs: { a: [2, 12] },
+    initializers: [int64Tensor('sh', [3], [2, -1, 3]), int64Tensor('i', [], [-1])],
+  },
+  { name: 'Expand', nodes: [node('Expand', ['a', 'sh'], y)], inputs: { a: [3, 1] }, initializers: [int64Tensor('sh', [3], [2, 3, 4])] },
+  // Convolution and pooling
+  {
+    name: 'Conv groups/strides/pads/dilations',
+    nodes: [node('Conv', ['x', 'w', 'b'], y, { group: 2, strides: [2, 1], pads: [1, 2, 0, 1], dilations: [1, 2], kernel_shape: [3, 2] })],
+    inputs: { x: [2, 4, 6, 5], w: [6, 2, 3, 2], b: [6] },
+  },
+  {
+    name: 'Conv stride 1 (conv-as-gradient path) groups/dilations/asymmetric pads',
+    nodes: [node('Conv', ['x', 'w', 'b'], y, { group: 2, pads: [2, 1, 0, 2], dilations: [2, 1], kernel_shape: [2, 3] })],
+    inputs: { x: [2, 4, 5, 5], w: [6, 2, 2, 3], b: [6] },
+  },
+  { name: 'Conv 1-D stride 3 leftover', nodes: [node('Conv', ['x', 'w'], y, { strides: [3], pads: [1, 0] })], inputs: { x: [1, 2, 8], w: [3, 2, 2] } },
+  { name: 'Conv auto_pad SAME_UPPER', nodes: [node('Conv', ['x', 'w'], y, { auto_pad: 'SAME_UPPER', strides: [2, 2] })], inputs: { x: [1, 1, 5, 5], w: [2, 1, 2, 2] } },
+  { name: 'MaxPool overlapping, batch 2', nodes: [node('MaxPool', ['x'], y, { kernel_shape: [3, 3], strides: [2, 2], pads: [1, 1, 1, 1] })], inputs: { x: [2, 2, 5, 5] }, values: distinct, eps: 1e-3 },
+  { name: 'MaxPool 2x2 non-overlapping, odd size (window path)', nodes: [node('MaxPool', ['x'], y, { kernel_shape: [2, 2], strides: [2, 2] })], inputs: { x: [2, 3, 5, 7] }, values: distinct, eps: 1e-3 },
+  { name: 'MaxPool 3x2 non-overlapping (window path)', nodes: [node('MaxPool', ['x'], y, { kernel_shape: [3, 2], strides: [3, 2] })], inputs: { x: [1, 2, 6, 4] }, values: distinct, eps: 1e-3 },
+  { name: 'MaxPool ceil_mode', nodes: [node('MaxPool', ['x'], y, { kernel_shape: [2, 2], strides: [2, 2], ceil_mode: 1 })], inputs: { x: [1, 2, 5, 5] }, values: distinct, eps: 1e-3 },
+  { name: 'AveragePool count_include_pad=0', nodes: [node('AveragePool', ['x'], y, { kernel_shape: [3, 3], strides: [2, 2], pads: [1, 1, 1, 1] })], inputs: { x: [2, 2, 6, 5] } },
+  { name: 'AveragePool count_include_pad=1', nodes: [node('AveragePool', ['x'], y, { kernel_shape: [2, 3], strides: [1, 2], pads: [1, 0, 0, 1], count_include_pad: 1 })], inputs: { x: [1, 3, 4, 5] } },
+  { name: 'GlobalAveragePool', nodes: [node('GlobalAveragePool', ['x'], y)], inputs: { x: [2, 3, 2, 3] } },
+  // No gradient through shape computations
+  {
+    name: 'Shape/ConstantOfShape/Range/Equal are constants',
+    nodes: [
+      node('Shape', ['a'], ['s']),
+      node('ConstantOfShape', ['s'], ['ones'], { value: floatTensor('value', [1], [1.5]) }),
+      node('Size', ['a'], ['n']),
+      node('Range', ['zero', 'n', 'one'], ['r']),
+      node('Cast', ['r'], ['rf'], { to: 1 }),
+      node('Reshape', ['rf', 's'], ['rr']),
+      node('Equal', ['rr', 'rr'], ['eq']),
+      node('Where', ['eq', 'a', 'ones'], ['w']),
+      node('Mul', ['w', 'rr'], ['t']),
+      node('Add', ['t', 'ones'], y),
+    ],
+    inputs: { a: [2, 3] },
+    initializers: [int64Tensor('zero', [], [0]), int64Tensor('one', [], [1])],
+  },
+];
+
+describe('per-op gradient rules vs finite differences', () => {
+  for (const c of cases) {
+    it(c.name, async () => {
+      const inputs: InputSpec[] = Object.entries(c.inputs).map(([name, shape]) => ({ name, shape }));
+      const model = makeModel({ nodes: c.nodes, inputs, outputs: ['y'], initializers: c.initializers, opset: c.opset ?? 17 });
+      const wrt = c.wrt ?? Object.keys(c.inputs);
+      const grad = buildGradientModel(model, { output: 'y', wrt });
+      const sig = gradientSignature(grad)!;
+      const fwd = await session(model);
+      const gs = await session(grad);
+      const feeds: Feeds = {};
+      Object.entries(c.inputs).forEach(([name, shape], k) => {
+        const v = rand(size(shape), 17 + 31 * k);
+        feeds[name] = { data: c.values ? c.values(name, v) : v, shape };
+      });
+      const out = (await fwd.run(toOrt(feeds))).y;
+      const cot = rand(size([...out.dims]), 99);
+      const res = await gs.run(toOrt({ ...feeds, [sig.cotangent]: { data: cot, shape: [...out.dims] } }));
+      expect(relErr(res.y.data as Float32Array, out.data as Float32Array)).toBe(0);
+      for (const w of wrt) {
+        const g = res[sig.grads[w]];
+        expect([...g.dims], `shape of d/d${w}`).toEqual(c.inputs[w]);
+        const fd = await finiteDiff(fwd, feeds, 'y', cot, w, c.eps ?? 1e-2);
+        expect(relErr(g.data as Float32Array, fd), `d/d${w}`).toBeLessThan(c.tol ?? 2e-3);
+      }
+    });
+  }
+});
+
+describe('gradient model structure', () => {
+  it('throws a UserError naming an unsupported op and its node', () => {
+    const model = makeModel({
+      nodes: [{ ...node('Einsum', ['a', 'b'], y, { equation: 'ij,jk->ik' }), name: 'my_einsum' }],
+      inputs: [
+        { name: 'a', shape: [2, 3] },
+        { name: 'b', shape: [3, 4] },
+      ],
+      outputs: ['y'],
+    });
+    expect(() => buildGradientModel(model, { output: 'y', wrt: ['a'] })).toThrow(UserError);
+    expect(() => buildGradientModel(model, { output: 'y', wrt: ['a'] })).toThrow(/Einsum.*my_einsum/);
+  });
+
+  it('ignores unsupported ops off the gradient path', async () => {
+    const model = makeModel({
+      nodes: [node('Einsum', ['b', 'b'], ['bb'], { equation: 'ij,ij->ij' }), node('Mul', ['a', 'bb'], y)],
+      inputs: [
+        { name: 'a', shape: [2, 3] },
+        { name: 'b', shape: [2, 3] },
+      ],
+      outputs: ['y'],
+    });
+    const grad = buildGradientModel(model, { output: 'y', wrt: ['a'] });
+    const gs = await session(grad);
+    const a = rand(6, 1);
+    const b = rand(6, 2);
+    const res = await gs.run(toOrt({ a: { data: a, shape: [2, 3] }, b: { data: b, shape: [2, 3] }, y_grad: { data: new Float32Array(6).fill(1), shape: [2, 3] } }));
+    expect(Array.from(res.a_grad.data as Float32Array)).toEqual(Array.from(b.map((v) => v * v)));
+  });
+
+  it('MaxPool gradients go to the first maximum of tied windows, like MaxPool Indices', async () => {
+    const x = new Float32Array(2 * 2 * 4 * 5).map((_, i) => (i % 7 < 3 ? 1 : (i % 5) * 0.25));
+    const mp = (outs: string[]) => makeModel({ nodes: [node('MaxPool', ['x'], outs, { kernel_shape: [2, 2], strides: [2, 2] })], inputs: [{ name: 'x', shape: [2, 2, 4, 5] }], outputs: outs });
+    const withIdx = await session(mp(['y', 'idx']));
+    const ref = await withIdx.run(toOrt({ x: { data: x, shape: [2, 2, 4, 5] } }));
+    const cot = rand(ref.y.size, 4);
+    const expected = new Float32Array(x.length);
+    (ref.idx.data as BigInt64Array).forEach((k, i) => (expected[Number(k)] += cot[i]));
+    const gs = await session(buildGradientModel(mp(['y']), { output: 'y', wrt: ['x'] }));
+    const res = await gs.run(toOrt({ x: { data: x, shape: [2, 2, 4, 5] }, y_grad: { data: cot, shape: [...ref.y.dims] } }));
+    expect(Array.from(res.x_grad.data as Float32Array)).toEqual(Array.from(expected));
+  });
+
+  it('rejects unknown names, non-float wrt and old opsets with UserErrors', () => {
+    const model = makeModel({ nodes: [node('Relu', ['a'], y)], inputs: [{ name: 'a', shape: [2] }, { name: 'i', shape: [2], type: 'int64' }], outputs: ['y'] });
+    expect(() => buildGradientModel(model, { output: 'nope', wrt: ['a'] })).toThrow(UserError);
+    expect(() => buildGradientModel(model, { output: 'y', wrt: ['zz'] })).toThrow(/neither a graph input nor an initializer/);
+    expect(() => buildGradientModel(model, { output: 'y', wrt: ['i'] })).toThrow(/not a floating-point/);
+    const old = makeModel({ nodes: [node('Relu', ['a'], y)], inputs: [{ name: 'a', shape: [2] }], outputs: ['y'], opset: 11 });
+    expect(() => buildGradientModel(old, { output: 'y', wrt: ['a'] })).toThrow(/opset 13/);
+  });
+
+  it('returns zeros for a wrt tensor the output does not depend on, and leaves the input model untouched', async () => {
+    const model = makeModel({ nodes: [node('Relu', ['a'], y), node('Neg', ['b'], ['z'])], inputs: [{ name: 'a', shape: [2] }, { name: 'b', shape: [3] }], outputs: ['y', 'z'] });
+    const before = JSON.stringify(model.toJSON());
+    const grad = buildGradientModel(model, { output: 'y', wrt: ['b'] });
+    expect(JSON.stringify(model.toJSON())).toBe(before);
+    const gs = await session(grad);
+    const res = await gs.run(toOrt({ a: { data: rand(2, 1), shape: [2] }, b: { data: rand(3, 2), shape: [3] }, y_grad: { data: rand(2, 3), shape: [2] } }));
+    expect(Array.from(res.b_grad.data as Float32Array)).toEqual([0, 0, 0]);
+  });
+});

@@ -1,0 +1,71 @@
+/** createVjp: on-disk cache, per-wrt sessions, flat cotangents, fed weights, errors. */
+import { copyFileSync, readFileSync, readdirSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { UserError } from '@sop/core';
+import { createVjp } from '../src/grad/index.js';
+import { floatValues, onnx } from '../src/grad/proto.js';
+import { gradFixtures, rand, tempCache } from '../src/grad/testing.js';
+
+const single = { intraOpNumThreads: 1 };
+
+describe('createVjp', () => {
+  it('caches the gradient model under .sop-cache next to the model and never touches the model file', async () => {
+    const dir = tempCache();
+    const model = join(dir, 'mlp.onnx');
+    copyFileSync(join(gradFixtures, 'mlp_op17.onnx'), model);
+    const before = readFileSync(model);
+    const v1 = await createVjp(model, { output: 'output', wrt: ['x'], sessionOptions: single });
+    const p1 = await v1.gradientModelPath();
+    expect(p1.startsWith(join(dir, '.sop-cache'))).toBe(true);
+    const mtime = statSync(p1).mtimeMs;
+    const v2 = await createVjp(model, { output: 'output', wrt: ['x'], sessionOptions: single });
+    expect(await v2.gradientModelPath()).toBe(p1);
+    expect(statSync(p1).mtimeMs).toBe(mtime);
+    // Another wrt set gets its own model; the order of names does not matter.
+    const p2 = await v1.gradientModelPath(['ln.bias', 'x']);
+    expect(p2).not.toBe(p1);
+    expect(await v1.gradientModelPath(['x', 'ln.bias'])).toBe(p2);
+    expect(readdirSync(join(dir, '.sop-cache')).filter((f) => f.endsWith('.onnx'))).toHaveLength(2);
+    expect(readFileSync(model).equals(before)).toBe(true);
+    await v1.dispose();
+    await v2.dispose();
+  });
+
+  it('takes a flat cotangent (batch inferred from the output shape) and per-call wrt subsets', async () => {
+    const v = await createVjp(join(gradFixtures, 'mlp_op13.onnx'), { output: 'output', wrt: ['x', 'l1.weight'], cacheDir: tempCache(), sessionOptions: single });
+    const x = { data: rand(4 * 6, 3), shape: [4, 6] };
+    const cot = rand(4 * 3, 4);
+    const a = await v.vjp({ x }, cot);
+    const b = await v.vjp({ x }, { data: cot, shape: [4, 3] }, ['x']);
+    expect(a.grads.x.shape).toEqual([4, 6]);
+    expect(a.grads['l1.weight'].shape).toEqual([16, 6]);
+    expect(Object.keys(b.grads)).toEqual(['x']);
+    expect(Array.from(b.grads.x.data)).toEqual(Array.from(a.grads.x.data));
+    expect(a.outputs.output).toHaveLength(12);
+    await expect(v.vjp({ x }, new Float32Array(7))).rejects.toThrow(UserError);
+    await expect(v.vjp({ x, nope: x }, cot)).rejects.toThrow(/no input "nope"/);
+    await v.dispose();
+  });
+
+  it('uses fed weight values instead of the stored ones', async () => {
+    const path = join(gradFixtures, 'cnn_op17.onnx');
+    const model = onnx.ModelProto.decode(readFileSync(path));
+    const bias = floatValues(model.graph!.initializer!.find((t) => t.name === 'fc.bias')!)!;
+    const v = await createVjp(path, { output: 'output', wrt: ['x', 'fc.bias'], cacheDir: tempCache(), sessionOptions: single });
+    const x = { data: rand(2 * 2 * 12 * 12, 8), shape: [2, 2, 12, 12] };
+    const cot = rand(2 * 5, 9);
+    const base = await v.vjp({ x }, cot);
+    const moved = await v.vjp({ x, 'fc.bias': { data: bias.map((b) => b + 1), shape: [5] } }, cot);
+    base.outputs.output.forEach((o, i) => expect(moved.outputs.output[i]).toBeCloseTo(o + 1, 5));
+    // d<cot, out>/d fc.bias = cot summed over the batch.
+    expect(Array.from(base.grads['fc.bias'].data).map((g) => +g.toFixed(5))).toEqual(
+      Array.from({ length: 5 }, (_, j) => +(cot[j] + cot[5 + j]).toFixed(5)),
+    );
+    await v.dispose();
+  });
+
+  it('reports a missing model file as a UserError', async () => {
+    await expect(createVjp('/nonexistent/model.onnx', { output: 'y', wrt: ['x'] })).rejects.toThrow(UserError);
+  });
+});

@@ -1,0 +1,110 @@
+/**
+ * RISE (Petsiuk et al. 2018): N = `budget` random masks, each a coarse Bernoulli(p) grid (`cells` per grid axis,
+ * default min(g, 8); p = `p`, 0.5) bilinearly upsampled over the feature grid with a random shift, so masks are soft
+ * over features (the masker blends). Saliency S_c = Σ_i f_c(x ⊙ M_i) · M_i / (N · p) with f_c the softmax probability
+ * (`output: 'prob'`, default). `referenceCompat: true` drops the 1/(N·p) normalisation like exlib. Masks are shared
+ * by the batch's examples.
+ */
+import { UserError, type AttributeOptions, type Attribution, type AttributionContext, type Attributor, type Inputs, type Rng } from '@sop/core';
+import { BatchRunner, repeatIndex, rowScores } from '../batching.js';
+import { baselineMasker, budgetOf, finish, needsPrediction, numberOption, resolveTargets, rngOf, scoreModeOf } from '../common.js';
+
+/** Upsample a coarse 1-D line of c values to g positions with cell size ceil(g/c), random shift (bilinear). */
+function upsampleAxis(c: number, g: number, shift: number): { lo: Int32Array; hi: Int32Array; t: Float64Array } {
+  const cs = Math.ceil(g / c);
+  const lo = new Int32Array(g);
+  const hi = new Int32Array(g);
+  const t = new Float64Array(g);
+  for (let u = 0; u < g; u++) {
+    // position in the (c+1)·cs upsampled line, source coordinate in the (c+1) coarse line (align_corners = false)
+    const src = Math.min(c, Math.max(0, (u + shift + 0.5) / cs - 0.5));
+    lo[u] = Math.floor(src);
+    hi[u] = Math.min(c, lo[u] + 1);
+    t[u] = src - lo[u];
+  }
+  return { lo, hi, t };
+}
+
+/** N RISE masks over a feature grid ([d] or [gh, gw]), [N, d]. */
+export function riseMasks(grid: number[], cells: number[], N: number, p: number, rng: Rng): Float32Array {
+  const dims = grid.length === 1 ? [1, grid[0]] : grid;
+  const cc = cells.length === 1 ? [1, cells[0]] : cells;
+  const [gh, gw] = dims;
+  const [ch, cw] = cc;
+  const d = gh * gw;
+  const out = new Float32Array(N * d);
+  const coarse = new Float64Array((ch + 1) * (cw + 1));
+  for (let n = 0; n < N; n++) {
+    for (let i = 0; i < coarse.length; i++) coarse[i] = rng.next() < p ? 1 : 0;
+    const binaryH = ch === gh;
+    const binaryW = cw === gw;
+    const ah = upsampleAxis(ch, gh, binaryH ? 0 : rng.int(Math.ceil(gh / ch)));
+    const aw = upsampleAxis(cw, gw, binaryW ? 0 : rng.int(Math.ceil(gw / cw)));
+    for (let r = 0; r < gh; r++) {
+      for (let c = 0; c < gw; c++) {
+        const a = coarse[ah.lo[r] * (cw + 1) + aw.lo[c]];
+        const b = coarse[ah.lo[r] * (cw + 1) + aw.hi[c]];
+        const e = coarse[ah.hi[r] * (cw + 1) + aw.lo[c]];
+        const f = coarse[ah.hi[r] * (cw + 1) + aw.hi[c]];
+        const top = a + (b - a) * aw.t[c];
+        const bot = e + (f - e) * aw.t[c];
+        out[n * d + r * gw + c] = top + (bot - top) * ah.t[r];
+      }
+    }
+  }
+  return out;
+}
+
+function cellsOf(options: AttributeOptions, grid: number[]): number[] {
+  const v = options.cells;
+  const def = grid.map((g) => Math.min(g, 8));
+  if (v === undefined) return def;
+  const arr = typeof v === 'number' ? grid.map(() => v) : Array.isArray(v) ? (v as number[]) : null;
+  if (!arr || arr.length !== grid.length || arr.some((c, i) => !Number.isInteger(c) || c < 1 || c > grid[i])) {
+    throw new UserError(`option cells must be a positive integer (or one per grid axis) no larger than the feature grid [${grid.join(', ')}]`, `e.g. cells: ${def.join(', ')}`);
+  }
+  return arr;
+}
+
+export const rise: Attributor = {
+  name: 'rise',
+  access: 'black-box',
+  async attribute(inputs: Inputs, context: AttributionContext, options: AttributeOptions = {}): Promise<Attribution> {
+    const masker = baselineMasker(context, options);
+    const runner = new BatchRunner(context, inputs, options, masker);
+    const space = context.space;
+    const d = space.numFeatures;
+    const B = inputs.x.shape[0];
+    const N = budgetOf(options);
+    const p = numberOption(options, 'p', 0.5, (v) => v > 0 && v < 1, 'a probability in (0, 1)');
+    const mode = scoreModeOf(options, 'prob');
+    const grid = space.grid.length ? space.grid : [d];
+    const cells = cellsOf(options, grid);
+    const M = riseMasks(grid, cells, N, p, rngOf(context, options));
+    // row 0 per example: the unmasked input (targets); rows 1..N: masks
+    const per = N + 1;
+    const masks = new Float32Array(B * per * d);
+    for (let b = 0; b < B; b++) {
+      masks.fill(1, b * per * d, b * per * d + d);
+      masks.set(M, b * per * d + d);
+    }
+    const rows = repeatIndex(B, per);
+    const out = await runner.forwardMasked(inputs, masks, rows);
+    const C = out.shape[1];
+    const full = { data: new Float32Array(B * C), shape: [B, C] };
+    for (let b = 0; b < B; b++) full.data.set(out.data.subarray(b * per * C, b * per * C + C), b * C);
+    const targets = resolveTargets(options.target, options.labels, needsPrediction(options) ? full : null, B, C);
+    const rowTargets = new Int32Array(rows.length);
+    for (let r = 0; r < rows.length; r++) rowTargets[r] = targets[rows[r]];
+    const f = rowScores(out, rowTargets, mode);
+    const norm = options.referenceCompat === true ? 1 : 1 / (N * p);
+    const values = new Float32Array(B * d);
+    for (let b = 0; b < B; b++) {
+      for (let n = 0; n < N; n++) {
+        const fn = f[b * per + 1 + n];
+        for (let j = 0; j < d; j++) values[b * d + j] += fn * M[n * d + j] * norm;
+      }
+    }
+    return finish('rise', values, d, targets, runner, options, { masks: N, cells, p, output: mode });
+  },
+};

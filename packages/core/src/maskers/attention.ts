@@ -1,0 +1,121 @@
+import type { FeatureSpace } from '../feature-space.js';
+import type { Inputs } from '../inputs.js';
+import type { Masker, MaskerFactory, MaskerOptions } from '../masker.js';
+import { UserError } from '../errors.js';
+import { takeRows, type TensorData } from '../tensor.js';
+import { takeAux } from './common.js';
+
+export interface TokenMaskerOptions {
+  /** Set attention_mask to 0 at removed positions (attention: true; pad: false). */
+  dropAttention: boolean;
+  /** Replace removed ids with this id (undefined: keep the id). */
+  replaceId?: number;
+  /** Positions always kept (e.g. 0 for [CLS]). */
+  keep: number[];
+  /** Keep every position with token_type_ids = 1 (segment B of a pair: the question / answer). */
+  keepSegmentB: boolean;
+  /** Ids never removed (special tokens such as [CLS], [SEP]). */
+  specialIds: number[];
+}
+
+function int64(t: TensorData | undefined, what: string): BigInt64Array | undefined {
+  if (!t) return undefined;
+  if (t.data instanceof BigInt64Array) return t.data;
+  const out = new BigInt64Array(t.data.length);
+  for (let i = 0; i < out.length; i++) {
+    const v = t.data[i];
+    if (!Number.isInteger(v)) throw new UserError(`${what} holds a non-integer value ${v}`, `give ${what} as int64`);
+    out[i] = BigInt(v);
+  }
+  return out;
+}
+
+/**
+ * Token removal for x = input_ids [B, L] (int64). A position is removed where the expanded mask is < 0.5 (ids cannot
+ * blend) and it is not protected: `keep` positions, special ids, segment B when `keepSegmentB`. Removed positions
+ * get attention_mask 0 (`dropAttention`) and/or their id replaced by `replaceId`. Padding (attention_mask 0 already)
+ * stays as it is. attention_mask is created (all ones) when the inputs have none.
+ */
+export class TokenMasker implements Masker {
+  constructor(readonly name: string, readonly options: TokenMaskerOptions) {}
+
+  apply(inputs: Inputs, masks: Float32Array, rows: ArrayLike<number>, space: FeatureSpace): Inputs {
+    const s = inputs.x.shape;
+    if (s.length !== 2 || !(inputs.x.data instanceof BigInt64Array)) {
+      throw new UserError(`masker '${this.name}' needs x = input_ids [B, L] (int64), found ${inputs.x.data instanceof BigInt64Array ? 'int64' : 'float32'} [${s.join(', ')}]`, 'use masker: zero, mean or blur for float inputs');
+    }
+    const L = s[1];
+    const R = rows.length;
+    const M = space.expand(masks, rows, inputs).data;
+    if (M.length !== R * L) throw new UserError(`masker '${this.name}': the feature space expanded masks to ${M.length} values, expected ${R}×${L}`, 'use the tokens feature space');
+    const ids = takeRows(inputs.x, rows).data as BigInt64Array;
+    const amSrc = int64(inputs.attention_mask, 'attention_mask');
+    const ttSrc = this.options.keepSegmentB ? int64(inputs.token_type_ids, 'token_type_ids') : undefined;
+    if (this.options.keepSegmentB && !ttSrc) throw new UserError(`masker '${this.name}': keepSegmentB needs token_type_ids in the inputs`, 'encode text pairs with token_type_ids, or set keepSegmentB: false');
+    const am = new BigInt64Array(R * L);
+    const keepPos = new Uint8Array(L);
+    for (const k of this.options.keep) {
+      const kk = k < 0 ? L + k : k;
+      if (kk >= 0 && kk < L) keepPos[kk] = 1;
+    }
+    const special = new Set(this.options.specialIds.map((v) => BigInt(v)));
+    const replace = this.options.replaceId === undefined ? undefined : BigInt(this.options.replaceId);
+    const drop = this.options.dropAttention;
+    for (let r = 0; r < R; r++) {
+      const src = rows[r] * L;
+      for (let k = 0; k < L; k++) {
+        const o = r * L + k;
+        const a = amSrc ? amSrc[src + k] : 1n;
+        am[o] = a;
+        if (M[o] >= 0.5 || a === 0n || keepPos[k] || special.has(ids[o]) || (ttSrc && ttSrc[src + k] === 1n)) continue;
+        if (drop) am[o] = 0n;
+        if (replace !== undefined) ids[o] = replace;
+      }
+    }
+    return { ...takeAux(inputs, rows, ['attention_mask']), x: { data: ids, shape: [R, L] }, attention_mask: { data: am, shape: [R, L] } };
+  }
+}
+
+function ints(v: unknown, key: string): number[] {
+  if (v === undefined || v === null) return [];
+  const arr = typeof v === 'number' ? [v] : v;
+  if (!Array.isArray(arr) || !arr.every((k) => Number.isInteger(k))) throw new UserError(`masker.${key}: expected a list of integers, found ${JSON.stringify(v)}`, `set masker.${key} to e.g. [0]`);
+  return arr as number[];
+}
+
+function optId(v: unknown, key: string): number | undefined {
+  if (v === undefined || v === null) return undefined;
+  if (!Number.isInteger(v) || (v as number) < 0) throw new UserError(`masker.${key}: expected a token id (integer ≥ 0), found ${JSON.stringify(v)}`, `set masker.${key} to the tokenizer's id`);
+  return v as number;
+}
+
+function common(options: MaskerOptions) {
+  const keepSegmentB = options.keepSegmentB ?? false;
+  if (typeof keepSegmentB !== 'boolean') throw new UserError('masker.keepSegmentB: expected true or false', 'set keepSegmentB: true to keep the second text of a pair');
+  return { keep: ints(options.keep, 'keep'), keepSegmentB, specialIds: ints(options.specialIds, 'specialIds') };
+}
+
+/**
+ * `masker: {use: attention, maskId?, padId?, keep?: [positions], keepSegmentB?, specialIds?}`: removed tokens get
+ * attention_mask 0; their id is also replaced by maskId (else padId) when one is given.
+ */
+export const attentionMaskerFactory: MaskerFactory = {
+  name: 'attention',
+  create(options: MaskerOptions): Masker {
+    const replaceId = optId(options.maskId, 'maskId') ?? optId(options.padId, 'padId');
+    return new TokenMasker('attention', { dropAttention: true, replaceId, ...common(options) });
+  },
+};
+
+/**
+ * `masker: {use: pad, padId?: 0, attention?: false, keep?, keepSegmentB?, specialIds?}`: removed tokens become padId
+ * (attention kept, the reference's SOP text masking); `attention: true` also zeroes their attention_mask.
+ */
+export const padMaskerFactory: MaskerFactory = {
+  name: 'pad',
+  create(options: MaskerOptions): Masker {
+    const att = options.attention ?? false;
+    if (typeof att !== 'boolean') throw new UserError('masker.attention: expected true or false', 'set attention: true to also zero attention_mask');
+    return new TokenMasker('pad', { dropAttention: att, replaceId: optId(options.padId, 'padId') ?? 0, ...common(options) });
+  },
+};

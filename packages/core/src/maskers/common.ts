@@ -1,0 +1,50 @@
+import type { FeatureSpace } from '../feature-space.js';
+import type { Inputs } from '../inputs.js';
+import { UserError } from '../errors.js';
+import { takeRows, type FloatTensor, type TensorData } from '../tensor.js';
+
+/** Copy every auxiliary input (all keys but `x` and `skip`) for the requested rows. */
+export function takeAux(inputs: Inputs, rows: ArrayLike<number>, skip: readonly string[] = []): Record<string, TensorData> {
+  const out: Record<string, TensorData> = {};
+  for (const [k, v] of Object.entries(inputs)) {
+    if (k === 'x' || skip.includes(k)) continue;
+    out[k] = takeRows(v, rows);
+  }
+  return out;
+}
+
+/** x as float32 (UserError for int64 ids, which cannot be blended). */
+export function floatX(inputs: Inputs, masker: string): Float32Array {
+  if (!(inputs.x.data instanceof Float32Array)) {
+    throw new UserError(`masker '${masker}' needs float inputs but x is int64 (token ids)`, 'use masker: attention (or pad) for token inputs');
+  }
+  return inputs.x.data;
+}
+
+/**
+ * Blend toward a baseline in one pass over the expanded mask: out = base + (x - base)·M, computed in the mask's
+ * buffer. `baseline(r)` returns the baseline row for output row r (or undefined for zeros).
+ */
+export function blend(
+  inputs: Inputs,
+  masks: Float32Array,
+  rows: ArrayLike<number>,
+  space: FeatureSpace,
+  masker: string,
+  baseline?: (r: number) => Float32Array | undefined,
+): Inputs {
+  const x = floatX(inputs, masker);
+  const M: FloatTensor = space.expand(masks, rows, inputs);
+  const row = x.length / inputs.x.shape[0];
+  // write into the expanded buffer; copy first if a space handed back the caller's masks themselves
+  const out = M.data === masks ? M.data.slice() : M.data;
+  if (out.length !== rows.length * row) throw new UserError(`masker '${masker}': the feature space expanded masks to [${M.shape.join(', ')}], which does not match x rows of ${row} values`, 'use a feature space built for these inputs');
+  for (let r = 0; r < rows.length; r++) {
+    const xo = rows[r] * row;
+    const o = r * row;
+    const base = baseline?.(r);
+    if (base) for (let j = 0; j < row; j++) out[o + j] = base[j] + (x[xo + j] - base[j]) * out[o + j];
+    else for (let j = 0; j < row; j++) out[o + j] *= x[xo + j];
+  }
+  return { ...takeAux(inputs, rows), x: { data: out, shape: [rows.length, ...inputs.x.shape.slice(1)] } };
+}

@@ -1,6 +1,6 @@
 /**
  * OnnxBackbone.forward vs a raw onnxruntime `session.run` on the same batch and the same session: interleaved
- * repetitions (alternating order), median times, overhead ratio (target ≤ 1.05). The backbone's extra work is input
+ * repetitions (alternating order), median times, overhead ratio = median of per-pair ratios (target ≤ 1.05). The backbone's extra work is input
  * validation, ort.Tensor wrapping and output conversion. Run directly: `npx tsx packages/backbone-onnx/bench/backbone.ts`.
  */
 import { resolve } from 'node:path';
@@ -17,7 +17,8 @@ function median(a: number[]): number {
 }
 
 async function compare(model: string, rowShape: number[], batch: number, reps: number, hidden?: string): Promise<Record<string, number | string>> {
-  const b = await OnnxBackbone.load({ path: resolve(FIXTURES, model), maxBatch: batch, hidden });
+  // one intra-op thread: less scheduler noise on a shared machine; both sides use the same session anyway
+  const b = await OnnxBackbone.load({ path: resolve(FIXTURES, model), maxBatch: batch, hidden, threads: 1 });
   const n = batch * rowShape.reduce((a, c) => a * c, 1);
   const data = new Float32Array(n);
   for (let i = 0; i < n; i++) data[i] = ((i * 2654435761) % 1000) / 1000; // deterministic, no Math.random

@@ -7,7 +7,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { basename, dirname } from 'node:path';
 import type * as ort from 'onnxruntime-node';
-import { InternalError, NotAvailableError, UserError, concatRows, sliceRows } from '@sop/core';
+import { InternalError, UserError, concatRows, sliceRows } from '@sop/core';
 import type {
   Backbone,
   BackboneCapabilities,
@@ -58,6 +58,8 @@ export class OnnxBackbone implements Backbone {
   private readonly inputSpecs: Map<string, ValueSpec>;
   private readonly outputNames: Set<string>;
   private readonly vjpEngines = new Map<string, Promise<VjpEngine>>();
+  /** requested outputs → (result key, graph name) pairs and the fetch list, resolved once per distinct request */
+  private readonly outputPlans = new Map<string, { outs: Array<[string, string]>; fetches: string[] }>();
   private disposed = false;
   private readonly outputInOriginal: boolean;
 
@@ -153,7 +155,14 @@ export class OnnxBackbone implements Backbone {
       for (const n of unknown) shapes.set(n, (r[n] as ort.Tensor).dims.map((d, i) => (i === 0 ? 'batch' : Number(d))));
     }
     const outShape = shapes.get(outputName)!;
-    const outputDim = Number(outShape[outShape.length - 1]);
+    if (outShape.length < 1 || outShape.length > 2) {
+      throw new UserError(
+        `backbone.output '${outputName}' has shape ${formatShape(outShape)}; the output must be [batch, C] (logits or regression outputs)`,
+        'pick a per-example output (`sop inspect MODEL.onnx` lists shapes); for per-token outputs, export a pooled head',
+      );
+    }
+    // a [batch] output (squeezed regression) is returned as [batch, 1]
+    const outputDim = outShape.length === 1 ? 1 : Number(outShape[1]);
     let hiddenDim: number | undefined;
     let embeddingDim: number | undefined;
     if (options.hidden) {
@@ -252,8 +261,14 @@ export class OnnxBackbone implements Backbone {
 
   async forward(inputs: Inputs, options: ForwardOptions = {}): Promise<BackboneOutputs> {
     if (this.disposed) throw new InternalError(`backbone ${this.name} was disposed`);
-    const outs = this.resolveOutputs(options.outputs);
-    const fetches = [...new Set(outs.map(([, g]) => g))];
+    const key = options.outputs && options.outputs.length ? options.outputs.join('\0') : '';
+    let plan = this.outputPlans.get(key);
+    if (!plan) {
+      const outs = this.resolveOutputs(options.outputs);
+      plan = { outs, fetches: [...new Set(outs.map(([, g]) => g))] };
+      this.outputPlans.set(key, plan);
+    }
+    const { outs, fetches } = plan;
     const feeds = this.graphFeeds(inputs);
     const rows = inputs.x.shape[0];
     const chunks: Record<string, FloatTensor>[] = [];
@@ -277,6 +292,7 @@ export class OnnxBackbone implements Backbone {
     }
     const result: BackboneOutputs = {} as BackboneOutputs;
     for (const [key, g] of outs) result[key] = chunks.length === 1 ? chunks[0][g] : concatRows(chunks.map((c) => c[g]));
+    if (result.output.shape.length === 1) result.output = { data: result.output.data, shape: [result.output.shape[0], 1] };
     return result;
   }
 
@@ -354,7 +370,7 @@ export class OnnxBackbone implements Backbone {
     const declared = new Set((model.graph?.valueInfo ?? []).map((v) => v.name));
     const missing = listTensors(model).some((t) => t.kind === 'intermediate' && t.op !== 'Constant' && !declared.has(t.name));
     if (!missing) return path;
-    const annotated = await annotateShapes(model, { session: { ...this.options, graphOptimizationLevel: undefined } });
+    const annotated = await annotateShapes(model, { session: { ...this.options, graphOptimizationLevel: undefined }, modelPath: path });
     return writeCachedModel(this.modelPath, annotated, cacheKey(hashBytes(bytes), 'shapes:v1'), this.options.cacheDir);
   }
 

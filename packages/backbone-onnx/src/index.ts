@@ -24,6 +24,7 @@ export {
   createSession,
   toOrtSessionOptions,
   executionProviderError,
+  cudaProviderInstalled,
   sessionInputs,
   sessionOutputs,
   toOrtTensor,

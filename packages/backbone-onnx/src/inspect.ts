@@ -82,7 +82,7 @@ export async function inspectModel(path: string, options: InspectOptions = {}): 
   const needRun = [...info.outputs, ...info.intermediates].some((t) => t.op !== 'Constant' && !known(t.shape));
   if (options.run !== false && needRun) {
     try {
-      const measured = await measureShapes(model, { dynamicDim: options.dynamicDim, session: options.session });
+      const measured = await measureShapes(model, { dynamicDim: options.dynamicDim, session: options.session, modelPath: abs });
       for (const t of [...info.outputs, ...info.intermediates]) {
         const m = measured.get(t.name);
         if (!m) continue;

@@ -178,9 +178,9 @@ export function requireTensor(model: IModelProto, name: string, what: string, ki
   const hit = pool.find((t) => t.name === name);
   if (hit) return hit;
   const close = closeNames(name, pool.map((t) => t.name));
-  const kindText = kinds ? kinds.join('/') : 'tensor';
+  const kindText = kinds ? `${/^[aeiou]/.test(kinds[0]) ? 'an' : 'a'} ${kinds.join(' or ')}` : 'a tensor';
   throw new UserError(
-    `${what}: '${name}' is not a ${kindText} name in the ONNX graph` + (close.length ? `; close names: ${close.join(', ')}` : ''),
+    `${what}: '${name}' is not ${kindText} of the ONNX graph` + (close.length ? `; close names: ${close.join(', ')}` : ''),
     `use one of the names listed by \`sop inspect MODEL.onnx\`${close.length ? ` (e.g. '${close[0]}')` : ''}`,
   );
 }

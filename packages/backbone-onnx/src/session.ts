@@ -3,6 +3,8 @@
  * conversion between core's TensorData and ort.Tensor with input validation (name, dtype, shape).
  */
 import { existsSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { UserError } from '@sop/core';
 import type { TensorData } from '@sop/core';
@@ -45,8 +47,8 @@ export function executionProviderError(eps: string[], cause: unknown): UserError
     return new UserError(
       `onnxruntime-node could not start the CUDA execution provider (${msg.split('\n')[0]})`,
       'CUDA needs (1) the CUDA EP binaries of onnxruntime-node (libonnxruntime_providers_cuda.so and ' +
-        'libonnxruntime_providers_shared.so), which are downloaded at install time only when asked: reinstall with ' +
-        '`ONNXRUNTIME_NODE_INSTALL=cuda12 pnpm install --force` (npm: `npm install onnxruntime-node --onnxruntime-node-install=cuda12`); ' +
+        'libonnxruntime_providers_shared.so), which the onnxruntime-node install script downloads only when asked: ' +
+        '`ONNXRUNTIME_NODE_INSTALL=cuda12 pnpm rebuild onnxruntime-node` (npm: `npm install onnxruntime-node --onnxruntime-node-install=cuda12`); ' +
         '(2) CUDA 12 runtime libraries (libcudart.so.12, libcublas.so.12, libcublasLt.so.12, libcufft.so.11, libcurand.so.10) ' +
         'and cuDNN 9 (libcudnn.so.9) on LD_LIBRARY_PATH (e.g. `pip install nvidia-cudnn-cu12 nvidia-cublas-cu12 ' +
         'nvidia-cuda-runtime-cu12 nvidia-cufft-cu12 nvidia-curand-cu12`, or the CUDA toolkit + cuDNN packages), and an NVIDIA driver. ' +
@@ -62,6 +64,21 @@ export function executionProviderError(eps: string[], cause: unknown): UserError
 }
 
 /**
+ * Folder holding onnxruntime-node's native libraries, and whether the CUDA EP library is there (it is downloaded at
+ * install time only on request). undefined when the layout is not the expected one.
+ */
+export function cudaProviderInstalled(): { dir: string; installed: boolean } | undefined {
+  try {
+    const main = createRequire(import.meta.url).resolve('onnxruntime-node');
+    const dir = join(dirname(main), '..', 'bin', 'napi-v6', process.platform, process.arch);
+    if (!existsSync(dir)) return undefined;
+    return { dir, installed: existsSync(join(dir, 'libonnxruntime_providers_cuda.so')) };
+  } catch {
+    return undefined;
+  }
+}
+
+/**
  * Create an onnxruntime-node session from a file path or model bytes. Errors become UserErrors: missing file,
  * malformed/truncated model, unsupported ops, or an execution provider that cannot be loaded.
  */
@@ -71,6 +88,13 @@ export async function createSession(pathOrBytes: string | Uint8Array, config: Se
     throw new UserError(`ONNX model not found: ${pathOrBytes}`, "check backbone.path (relative paths are resolved from the config file's folder)");
   }
   const opts = toOrtSessionOptions(config);
+  const requested = (opts.executionProviders ?? []).map((x) => (typeof x === 'string' ? x : x.name));
+  if (requested.includes('cuda')) {
+    const cuda = cudaProviderInstalled();
+    if (cuda && !cuda.installed) {
+      throw executionProviderError(requested, new Error(`libonnxruntime_providers_cuda.so is not installed in ${cuda.dir}`));
+    }
+  }
   try {
     return typeof pathOrBytes === 'string'
       ? await ort.InferenceSession.create(pathOrBytes, opts)

@@ -4,7 +4,8 @@
  * `annotateShapes`, which writes the result into graph.valueInfo (exporters such as torch.onnx at opset 17 write
  * none) so that tools needing ranks (e.g. the gradient builder) can work on the model.
  */
-import { encodeModelProto, exposeOutputs, listTensors, onnx, ONNX_DTYPES } from './proto.js';
+import { cacheKey, hashBytes, writeCachedModel } from './cache.js';
+import { encodeModelProto, exposeOutputs, hasExternalData, listTensors, onnx, ONNX_DTYPES } from './proto.js';
 import type { Dim, IModelProto, ModelProto } from './proto.js';
 import { createSession, dummyFeeds, sessionInputs } from './session.js';
 import type { SessionConfig } from './session.js';
@@ -20,6 +21,11 @@ export interface MeasureOptions {
   session?: SessionConfig;
   /** Name for dims that follow the batch size. Default 'batch'. */
   batchDim?: string;
+  /**
+   * Path of the model file. Needed for models with external data (> 2 GB): the exposed copy is then written next to
+   * it (see cache.ts) so that the data files resolve; otherwise the session is created from bytes.
+   */
+  modelPath?: string;
 }
 
 /**
@@ -33,7 +39,12 @@ export async function measureShapes(model: IModelProto, options: MeasureOptions 
     model,
     tensors.filter((t) => t.kind === 'intermediate').map((t) => t.name),
   );
-  const session = await createSession(encodeModelProto(exposed), { ...options.session, graphOptimizationLevel: 'disabled' });
+  const sessionConfig = { ...options.session, graphOptimizationLevel: 'disabled' as const };
+  const bytes = encodeModelProto(exposed);
+  const session =
+    hasExternalData(model) && options.modelPath
+      ? await createSession(writeCachedModel(options.modelPath, exposed, cacheKey(hashBytes(bytes), 'measure')), sessionConfig)
+      : await createSession(bytes, sessionConfig);
   const out = new Map<string, MeasuredType>();
   const dyn = options.dynamicDim ?? 8;
   try {

@@ -94,6 +94,11 @@ describe('name errors list close names', () => {
     await b.dispose();
   });
 
+  it('output that is not [batch, C]', async () => {
+    const e = await userError(OnnxBackbone.load({ path: fixture('digits-cnn.onnx'), output: '/relu3/Relu_output_0', cacheDir: tempDir() }));
+    expect(e.message).toContain("backbone.output '/relu3/Relu_output_0' has shape [batch, 32, 4, 4]");
+  });
+
   it('hidden with the wrong rank', async () => {
     const e = await userError(OnnxBackbone.load({ path: fixture('digits-cnn.onnx'), hidden: '/relu3/Relu_output_0', cacheDir: tempDir() }));
     expect(e.message).toContain('[batch, 32, 4, 4]');

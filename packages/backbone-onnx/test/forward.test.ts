@@ -56,6 +56,20 @@ describe('chunked forward', () => {
   });
 });
 
+describe('output selection', () => {
+  it('backbone.output may name another graph output or an intermediate', async () => {
+    const ref = JSON.parse(readFileSync(fixture('tabular-mlp.reference.json'), 'utf8'));
+    const x: TensorData = { data: Float32Array.from(ref.inputs.x.data), shape: ref.inputs.x.shape };
+    const h = await load(fixture('tabular-mlp.onnx'), { output: 'hidden' });
+    expect(h.info.outputDim).toBe(16);
+    expect(maxAbsDiff((await h.forward({ x })).output.data, ref.outputs.hidden.data)).toBeLessThan(1e-4);
+    const name = Object.keys(ref.intermediates)[0];
+    const i = await load(fixture('tabular-mlp.onnx'), { output: name });
+    expect(i.info.outputDim).toBe(32);
+    expect(maxAbsDiff((await i.forward({ x })).output.data, ref.intermediates[name].data)).toBeLessThan(1e-4);
+  });
+});
+
 describe('fixtures through the backbone', () => {
   it('shapes-vit reaches the accuracy recorded at export on the shapes test split', async () => {
     const { x, y } = shapesTest();

@@ -99,6 +99,18 @@ export interface GradientResult {
   scores: Float64Array;
 }
 
+/** Rows built on demand, one chunk at a time (e.g. integration paths too large to hold whole). */
+export interface RowSource {
+  count: number;
+  /** Shape of one x row. */
+  rowShape: number[];
+  take(start: number, end: number): Inputs;
+}
+
+function isRowSource(s: Inputs | RowSource): s is RowSource {
+  return typeof (s as RowSource).take === 'function';
+}
+
 /** What the score of a row is: the raw output ('logit') or its softmax probability ('prob'; raw when C = 1). */
 export type ScoreMode = 'logit' | 'prob';
 
@@ -123,7 +135,10 @@ export class BatchRunner {
     this.masker = masker ?? context.masker;
     this.maxBatch = resolveMaxBatch(inputs, options.maxBatch);
     this.onProgress = options.onProgress;
+    this.batch = inputs.x.shape[0];
   }
+
+  private readonly batch: number;
 
   private readonly onProgress?: (done: number, total: number) => void;
 
@@ -169,7 +184,7 @@ export class BatchRunner {
     const d = this.space.numFeatures;
     const n = rows.length;
     if (typeof masks !== 'function' && masks.length !== n * d) throw new Error(`forwardMasked: ${masks.length} mask values for ${n} rows of ${d} features`);
-    const B = inputs.x.shape[0];
+    const B = this.batch;
     const parts: FloatTensor[] = [];
     for (let s = 0; s < n; s += this.maxBatch) {
       const e = Math.min(n, s + this.maxBatch);
@@ -204,17 +219,24 @@ export class BatchRunner {
    * vjp per chunk (one-hot cotangent); in 'prob' mode a forward per chunk first (the cotangent p_c(e_c − p) needs p).
    * `rows` may be longer than the batch: rows are paths/samples, each with its own target.
    */
-  async gradient(method: string, inputs: Inputs, targets: Int32Array, mode: ScoreMode): Promise<GradientResult> {
+  async gradient(
+    method: string,
+    source: Inputs | RowSource,
+    targets: Int32Array,
+    mode: ScoreMode,
+    consume?: (start: number, end: number, grads: Float32Array) => void,
+  ): Promise<GradientResult> {
     const vjp = this.requireVjp(method);
-    const x = floatX(inputs, `attributor '${method}'`);
-    const n = x.shape[0];
-    const rowSize = sizeOf(x.shape.slice(1));
-    const grads = new Float32Array(n * rowSize);
+    const src: RowSource = isRowSource(source) ? source : { count: source.x.shape[0], rowShape: source.x.shape.slice(1), take: (s, e) => sliceInputs(source, s, e) };
+    if (!isRowSource(source)) floatX(source, `attributor '${method}'`);
+    const n = src.count;
+    const rowSize = sizeOf(src.rowShape);
+    const grads = consume ? new Float32Array(0) : new Float32Array(n * rowSize);
     const scores = new Float64Array(n);
     const outParts: FloatTensor[] = [];
     for (let s = 0; s < n; s += this.maxBatch) {
       const e = Math.min(n, s + this.maxBatch);
-      const chunk = sliceInputs(inputs, s, e);
+      const chunk = src.take(s, e);
       const m = e - s;
       let cot: Float32Array;
       let C: number;
@@ -238,11 +260,13 @@ export class BatchRunner {
       this.gradients += m;
       const g = res.grads.x;
       if (!g || g.data.length !== m * rowSize) throw new UserError(`backbone '${this.backbone.name}' returned no gradient for x`, 'make its vjp return grads.x shaped like x');
-      grads.set(g.data, s * rowSize);
+      if (consume) consume(s, e, g.data);
+      else grads.set(g.data, s * rowSize);
       outParts.push(res.outputs.output);
       const o = res.outputs.output;
       const pr = mode === 'prob' && C > 1 ? softmax(o.data, m, C) : o.data;
       for (let r = 0; r < m; r++) scores[s + r] = pr[r * C + targets[s + r]];
+      if (this.onProgress && e < n) this.onProgress(Math.floor((this.batch * e) / n), this.batch);
     }
     return { grads, outputs: concatRows(outParts), scores };
   }

@@ -67,3 +67,21 @@ describe('batching', () => {
     await expect(lime.attribute({ x: t(X, [B, d]) }, ctx(bb, columnsSpace(d)), { baseline: 'gray' as never })).rejects.toThrow(/unknown baseline/);
   });
 });
+
+describe('edge cases', () => {
+  it('handles one and two features in every black-box method', async () => {
+    for (const dd of [1, 2]) {
+      const m = mlpModel(dd, 3, 2, 4);
+      const x = Float32Array.from({ length: dd }, (_, i) => 1 + i);
+      for (const meth of [lime, kernelShap, permutationShap, rise, archipelago]) {
+        const a = await meth.attribute({ x: t(x, [1, dd]) }, ctx(rowBackbone(m, { withVjp: false }), columnsSpace(dd)), { seed: 0, output: 'logit' });
+        expect(a.values.length).toBe(dd);
+        expect(a.values.every(Number.isFinite), `${meth.name} d=${dd}`).toBe(true);
+        if (meth.name === 'kernel-shap' || meth.name === 'permutation-shap') {
+          const fx = m.f(Float64Array.from(x))[a.targets[0]] - m.f(new Float64Array(dd))[a.targets[0]];
+          expect(a.values.reduce((s, v) => s + v, 0)).toBeCloseTo(fx, 4);
+        }
+      }
+    }
+  });
+});

@@ -218,3 +218,44 @@ describe('fresh', () => {
     expect(a.meta.evaluations).toBe(1);
   });
 });
+
+describe('gradcam on token states, fullgrad bias by parameter name, progress', () => {
+  it('gradcam reads [B, T, K] token states, dropping a CLS token', async () => {
+    const dd = 4;
+    const K = 2;
+    // states: token t (0 = CLS) has [x_{t-1}, 2·x_{t-1}]; out = Σ_t (s_t0 − 0.5·s_t1²)
+    const S = (x: Float64Array): number[] => [0, 0, ...Array.from(x).flatMap((v) => [v, 2 * v])];
+    const m: RowModel = {
+      n: dd,
+      C: 1,
+      f: (x) => [S(x).reduce((a, v, i) => a + (i % 2 === 0 ? v : -0.5 * v * v), 0)],
+      vjp: () => new Array(dd).fill(0),
+      extra: { states: { f: S, shape: [dd + 1, K], grad: (x, cot) => S(x).map((v, i) => cot[0] * (i % 2 === 0 ? 1 : -v)) } },
+    };
+    const x = Float64Array.from([1, -1, 2, 0.5]);
+    const a = await gradcam.attribute({ x: t(Float32Array.from(x), [1, dd]) }, ctx(rowBackbone(m), columnsSpace(dd)), { layer: 'states' });
+    const st = S(x);
+    const g = m.extra!.states.grad(x, [1]);
+    const alpha = [0, 1].map((k) => [1, 2, 3, 4].reduce((s, tt) => s + g[tt * K + k], 0) / dd);
+    const cam = [1, 2, 3, 4].map((tt) => Math.max(0, alpha[0] * st[tt * K] + alpha[1] * st[tt * K + 1]));
+    expect(maxAbsDiff(a.values, cam)).toBeLessThan(1e-5);
+  });
+
+  it('fullgrad takes the bias from backbone.parameters() by name', async () => {
+    const m = camModel();
+    const bb = rowBackbone(m);
+    bb.parameters = () => ({ 'conv.bias': t([0.1, -0.2], [2]) });
+    const x = Float32Array.from({ length: 16 }, (_, i) => ((i * 37) % 11) / 10 - 0.3);
+    const space = patchesSpace(1, 4, 4, 2);
+    const byName = await fullgrad.attribute({ x: t(x, [1, 1, 4, 4]) }, ctx(bb, space), { target: 1, biasLayers: [{ output: 'features', bias: 'conv.bias' }] });
+    const byValue = await fullgrad.attribute({ x: t(x, [1, 1, 4, 4]) }, ctx(bb, space), { target: 1, biasLayers: [{ output: 'features', bias: [0.1, -0.2] }] });
+    expect(Array.from(byName.values)).toEqual(Array.from(byValue.values));
+    await expect(fullgrad.attribute({ x: t(x, [1, 1, 4, 4]) }, ctx(bb, space), { biasLayers: [{ output: 'features', bias: 'nope' }] })).rejects.toThrow(/bias/);
+  });
+
+  it('reports progress and ends at total', async () => {
+    const calls: [number, number][] = [];
+    await integratedGradients.attribute({ x: t(X, [B, d]) }, ctx(rowBackbone(model), columnsSpace(d)), { onProgress: (a, b) => calls.push([a, b]) });
+    expect(calls[calls.length - 1]).toEqual([B, B]);
+  });
+});

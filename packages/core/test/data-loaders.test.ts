@@ -110,6 +110,15 @@ describe('csv loader', () => {
     expect(hdr.message).toMatch(/differs from the training file/);
   });
 
+  it('drop ignores columns', async () => {
+    w('drop.csv', 'id,a,label\nx1,1,0\nx2,2,1\n');
+    const ds = await loadDataset({ use: 'csv', path: 'drop.csv', drop: ['id'], split: 0, baseDir: dir });
+    expect(ds.featureNames).toEqual(['a']);
+    expect(Array.from(ds.train.inputs.x.data as Float32Array)).toEqual([1, 2]);
+    expect((await userError(loadDataset({ use: 'csv', path: 'drop.csv', drop: ['ID'], baseDir: dir }))).message).toMatch(/drop column 'ID' not found/);
+    expect((await userError(loadDataset({ use: 'csv', path: 'drop.csv', baseDir: dir }))).message).toMatch(/line 2, column 1 \(id\): 'x1' is not a number/);
+  });
+
   it('standardize uses training statistics', async () => {
     w('st.csv', 'a,label\n1,0\n3,1\n');
     const ds = await loadDataset({ use: 'csv', path: 'st.csv', split: 0, standardize: true, baseDir: dir });
@@ -205,6 +214,11 @@ describe('images loader', () => {
     await mk(join(dir, 'img/dog/c.png'), 30);
     await mk(join(dir, 'img/dog/d.png'), 40);
     await mk(join(dir, 'odd/cat/a.png'), 10);
+    // a JPEG and a grayscale PNG in one more folder
+    mkdirSync(join(dir, 'mixed/a'), { recursive: true });
+    mkdirSync(join(dir, 'mixed/b'), { recursive: true });
+    await sharp(Buffer.alloc(4 * 6 * 3, 200), { raw: { width: 6, height: 4, channels: 3 } }).jpeg({ quality: 100 }).toFile(join(dir, 'mixed/a/x.JPG'));
+    await sharp(Buffer.alloc(4 * 6, 51), { raw: { width: 6, height: 4, channels: 1 } }).png().toFile(join(dir, 'mixed/b/y.png'));
     await mk(join(dir, 'odd/dog/b.png'), 10, 5, 5);
     // masks: left half white
     for (const rel of ['cat/a', 'cat/b', 'dog/c', 'dog/d']) {
@@ -233,6 +247,14 @@ describe('images loader', () => {
     const gx = gray.train.inputs.x.data as Float32Array;
     expect(Math.max(...gx)).toBeLessThanOrEqual(2 + 1e-6);
     expect(Math.min(...gx)).toBeGreaterThanOrEqual(-2 - 1e-6);
+  });
+
+  it('reads JPEG and grayscale PNG as RGB', async () => {
+    const ds = await loadDataset({ use: 'images', path: 'mixed', split: 0, baseDir: dir });
+    expect(ds.train.inputs.x.shape).toEqual([2, 3, 4, 6]);
+    const x = ds.train.inputs.x.data as Float32Array;
+    expect(Math.abs(x[0] - 200 / 255)).toBeLessThan(3 / 255);
+    for (let c = 0; c < 3; c++) expect(x[72 + c * 24]).toBeCloseTo(51 / 255, 6);
   });
 
   it('errors: size mismatch without size, missing mask, missing folder', async () => {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { MlpBackbone, SopModel, SopExplainer, sopAttributions, resolveTargets } from '../src/models/index.js';
+import { MlpBackbone, SopModel, SopExplainer, sopAttributions, resolveTargets, sopAttributionsMax, sopFlatMasks, type SopResult } from '../src/models/index.js';
 import { crossEntropy, noGrad, type Tensor } from '../src/autograd/index.js';
 import { Rng } from '../src/rng.js';
 import type { FeatureSpace } from '../src/feature-space.js';
@@ -269,5 +269,24 @@ describe('SOP model', () => {
     }
     expect(() => new SopModel({ backbone: mlp, space: columns(d), masker: zero, task: 'classification', numOutputs: C }, inputs, { embeddings: 'backbone' })).toThrow(/embeddings/);
     expect(() => new SopModel({ backbone: mlp, space: columns(d), masker: zero, task: 'classification', numOutputs: C }, inputs, { groups: 9 })).toThrow(/groups/);
+  });
+
+  it('attributions_max and flat_masks follow the groups sorted by contribution (hand-built result)', () => {
+    // 1 example, 3 groups over 4 features, 1 output
+    const r: SopResult = {
+      batch: 1, numGroups: 3, numFeatures: 4, numOutputs: 1,
+      output: Float32Array.from([0.6]),
+      groupOutputs: Float32Array.from([1, 2, -1]),
+      masks: Float32Array.from([1, 1, 0, 0, 0, 1, 1, 0, 0, 0, 0, 1]),
+      weights: Float32Array.from([0.2, 0.5, 0.3]),
+      contributions: Float32Array.from([0.2, 1.0, -0.3]),
+      scales: Float32Array.from([1, 1, 1]),
+      queries: Int32Array.from([0, 1, 3]), heads: Int32Array.from([0, 0, 0]), evaluations: 3,
+    };
+    const t = Int32Array.from([0]);
+    expect(Array.from(sopAttributions(r, t)).map((v) => +v.toFixed(5))).toEqual([0.2, 1.2, 1.0, -0.3]);
+    expect(Array.from(sopAttributionsMax(r, t))).toEqual([0, 1, 1, 0]);
+    // order by contribution: group 1 (rank 0), group 0 (rank 1), group 2 (rank 2)
+    expect(Array.from(sopFlatMasks(r, t))).toEqual([1, 0, 0, 2]);
   });
 });

@@ -234,4 +234,23 @@ describe('trainPipeline', () => {
     expect(vals.map((v) => v.best)).toEqual([true, false, false]);
     expect(events.some((e) => e.type === 'stage' && /early stopping at step 9/.test(e.message ?? ''))).toBe(true);
   });
+
+  it('sop: a run killed inside the sop stage resumes without refitting the backbone and matches an uninterrupted run', async () => {
+    const prod = syntheticProduct({ n: 300, features: 6, groups: [[0, 1], [2, 3]], seed: 5 });
+    const out = tmp();
+    const mk = () => pipeline(prod, { use: 'sop', groups: 3, keep: 0.34 }, { epochs: 3, backboneEpochs: 3 }, [8]);
+    await trainPipeline(mk(), { outDir: join(out, 'full') });
+    let inSop = false;
+    const kill = (e: TrainingEvent): void => {
+      if (e.type === 'epoch' && e.stage === 'sop' && e.epoch === 1) inSop = true;
+      if (e.type === 'checkpoint' && inSop) throw new Error('killed');
+    };
+    await expect(trainPipeline(mk(), { outDir: join(out, 'k'), listener: kill })).rejects.toThrow('killed');
+    const steps: Array<[string, number]> = [];
+    await trainPipeline(mk(), { outDir: join(out, 'k'), resume: true, listener: (e) => e.type === 'step' && steps.push([e.stage, e.step]) });
+    expect(steps.every(([stage]) => stage === 'sop')).toBe(true);
+    const a = readFileSync(join(out, 'full', 'sop.safetensors'));
+    const b = readFileSync(join(out, 'k', 'sop.safetensors'));
+    expect(Buffer.compare(a, b)).toBe(0);
+  });
 });

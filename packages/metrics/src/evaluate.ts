@@ -288,14 +288,16 @@ export async function evaluate(opts: EvaluateOptions): Promise<EvaluationResult>
     };
     if (exp.allClassAttributions) run.allClassAttributions = exp.allClassAttributions;
     if (exp.groups) run.groups = { masks: exp.groups.masks, weights: exp.groups.weights, count: exp.groups.count };
-    meta[ex.name] = { ...exp.meta };
+    meta[ex.name] = { ...exp.meta, faithfulByConstruction: ex.faithfulByConstruction };
 
     if (needs.has('curves')) {
       const mode = opts.curveMode === 'mask' || opts.curveMode === 'explain' ? opts.curveMode : ex.faithfulByConstruction ? 'explain' : 'mask';
       progress({ stage: 'curves', method: ex.name, done: 0, total: 1 });
       const curves =
         mode === 'explain'
-          ? await curvesByExplain(call, steps, n, c, task, labels, original, opts.curveClass ?? 'original')
+          ? await curvesByExplain(call, steps, n, c, task, labels, original, opts.curveClass ?? 'original', (done, tot) =>
+              progress({ stage: 'curves', method: ex.name, done, total: tot }),
+            )
           : await curvesByMasking(exp.attributions, { backbone, space, masker, inputs }, steps, n, c, task, labels, original, opts.maxRows ?? 256, (done, tot) =>
               progress({ stage: 'curves', method: ex.name, done, total: tot }),
             );
@@ -485,10 +487,12 @@ export async function curvesByExplain(
   labels: Float32Array,
   original: Int32Array,
   curveClass: 'original' | 'current',
+  onProgress?: (done: number, total: number) => void,
 ): Promise<{ fractions: number[]; insertion: Float32Array; deletion: Float32Array }> {
   const fractions = defaultFractions(steps);
   const curves = [new Float32Array(n * steps), new Float32Array(n * steps)];
   for (let s = 0; s < steps; s++) {
+    onProgress?.(2 * s, 2 * steps);
     for (const which of [0, 1]) {
       const exp = await call({ keep: Math.min(1, fractions[s] + 1e-4), deletion: which === 1 });
       checkLen('explain outputs', exp.outputs.length, n * c, 'the explainer must return [N, C] outputs');

@@ -193,7 +193,7 @@ describe('HTML report', () => {
   it('has the expected sections, is well-formed and self-contained', async () => {
     const res = await evaluated();
     const html = renderReportHtml(res, { config: { name: 'demo <x>' }, examples });
-    for (const id of ['summary', 'sparsity', 'insertion-deletion', 'examples', 'config']) expect(html).toContain(`<section id="${id}">`);
+    for (const id of ['summary', 'methods', 'sparsity', 'insertion-deletion', 'examples', 'config']) expect(html).toContain(`<section id="${id}">`);
     expect(html.startsWith('<!DOCTYPE html>')).toBe(true);
     expect(checkHtml(html)).toEqual([]);
     expect(html).toContain('data:image/png;base64,');

@@ -78,6 +78,18 @@ export class Emitter {
     return name;
   }
 
+  /** An int64 constant with the given dims. */
+  i64Shaped(values: number[], dims: number[]): string {
+    const key = `i:${dims.join('x')}:${values.join(',')}`;
+    let name = this.constCache.get(key);
+    if (!name) {
+      name = this.fresh('const');
+      this.initializers.push(int64Tensor(name, dims, values));
+      this.constCache.set(key, name);
+    }
+    return name;
+  }
+
   shape(x: string): string {
     let s = this.shapeCache.get(x);
     if (!s) {
@@ -101,6 +113,11 @@ export class Emitter {
   }
   neg(a: string): string {
     return this.op1('Neg', [a]);
+  }
+
+  /** `g` where `mask` holds, else 0 (Mul by the mask as float: much faster in onnxruntime than a broadcasting Where). */
+  maskMul(g: string, mask: string): string {
+    return this.mul(g, this.op1('Cast', [mask], { to: DT.FLOAT }));
   }
 
   /** Float zeros shaped like `x`. */

@@ -72,6 +72,8 @@ export class GraphInfo {
   readonly infos = new Map<string, TensorInfo>();
   readonly consts = new Map<string, ConstValue>();
   readonly initializers = new Map<string, ITensorProto>();
+  /** Values of small integer tensors (shape arithmetic), possibly symbolic: numbers, dim names, or null. */
+  readonly sym = new Map<string, Dim[]>();
 
   constructor(graph: IGraphProto, sortedNodes: INodeProto[]) {
     for (const t of graph.initializer ?? []) {
@@ -112,11 +114,134 @@ export class GraphInfo {
     return this.consts.get(name)?.values;
   }
 
+  /** Known (possibly symbolic) values of a small int tensor, flattened. */
+  symValues(name: string): Dim[] | undefined {
+    return this.consts.get(name)?.values ?? this.sym.get(name);
+  }
+
   private set(name: string | undefined, info: TensorInfo): void {
     if (!name) return;
     const prev = this.infos.get(name);
     // value_info from the file wins for dims it knows.
     this.infos.set(name, { elemType: prev?.elemType ?? info.elemType, shape: prev?.shape ?? info.shape });
+  }
+
+  /** Output spatial sizes of a Conv/pool node when the input's are known numbers (explicit pads only). */
+  private poolDims(node: INodeProto, x: Dim[], w: Dim[] | undefined): Dim[] {
+    const nsp = x.length - 2;
+    const unknown = x.slice(2).map(() => null);
+    const kernel = attrInts(node, 'kernel_shape') ?? (w && w.slice(2).every((d) => typeof d === 'number') ? (w.slice(2) as number[]) : undefined);
+    const autoPad = findAttr(node, 'auto_pad');
+    if (!kernel || kernel.length !== nsp || (autoPad && autoPad.s && new TextDecoder().decode(autoPad.s) !== 'NOTSET')) return unknown;
+    const strides = attrInts(node, 'strides') ?? kernel.map(() => 1);
+    const dil = attrInts(node, 'dilations') ?? kernel.map(() => 1);
+    const pads = attrInts(node, 'pads') ?? new Array<number>(2 * nsp).fill(0);
+    const ceil = attrInt(node, 'ceil_mode', 0) === 1;
+    return x.slice(2).map((n, i) => {
+      if (typeof n !== 'number') return null;
+      const span = n + pads[i] + pads[i + nsp] - ((kernel[i] - 1) * dil[i] + 1);
+      let o = (ceil ? Math.ceil(span / strides[i]) : Math.floor(span / strides[i])) + 1;
+      if (ceil && (o - 1) * strides[i] >= n + pads[i]) o -= 1;
+      return o;
+    });
+  }
+
+  /** Propagate values of small integer tensors (shape computations), symbolically where dims are named. */
+  private inferValues(node: INodeProto): void {
+    const op = node.opType ?? '';
+    const ins = node.input ?? [];
+    const out = node.output?.[0];
+    if (!out || this.consts.has(out)) return;
+    const v = (i: number): Dim[] | undefined => (ins[i] ? this.symValues(ins[i]) : undefined);
+    const set = (vals: Dim[] | undefined): void => {
+      if (!vals || vals.length > 16) return;
+      if (vals.every((d) => typeof d === 'number')) {
+        const r = this.shape(out);
+        this.consts.set(out, { dims: r ? (r.map((d) => d ?? vals.length) as number[]) : [vals.length], values: vals as number[] });
+      } else this.sym.set(out, vals);
+    };
+    const t = this.elemType(out);
+    if (t !== undefined && t !== DT.INT64 && t !== DT.INT32 && t !== DT.BOOL) return;
+    const bin = (f: (a: Dim, b: Dim) => Dim): void => {
+      const a = v(0);
+      const b = v(1);
+      if (!a || !b) return;
+      const n = Math.max(a.length, b.length);
+      if (a.length !== n && a.length !== 1) return;
+      if (b.length !== n && b.length !== 1) return;
+      set(Array.from({ length: n }, (_, i) => f(a[a.length === 1 ? 0 : i], b[b.length === 1 ? 0 : i])));
+    };
+    const num2 = (a: Dim, b: Dim): a is number => typeof a === 'number' && typeof b === 'number';
+    switch (op) {
+      case 'Shape': {
+        const x = this.shape(ins[0]);
+        if (!x) return;
+        const start = attrInt(node, 'start', 0);
+        const end = attrInt(node, 'end', x.length);
+        return set(x.slice(start < 0 ? start + x.length : start, end < 0 ? end + x.length : end));
+      }
+      case 'Gather': {
+        const d = v(0);
+        const idx = ins[1] ? this.constValues(ins[1]) : undefined;
+        if (!d || !idx || attrInt(node, 'axis', 0) !== 0) return;
+        return set(idx.map((i) => d[i < 0 ? i + d.length : i] ?? null));
+      }
+      case 'Unsqueeze':
+      case 'Squeeze':
+      case 'Identity':
+      case 'Cast':
+      case 'Reshape':
+      case 'Flatten':
+        return set(v(0));
+      case 'Concat': {
+        const parts = ins.map((_, i) => v(i));
+        if (parts.some((p) => !p)) return;
+        return set(parts.flatMap((p) => p!));
+      }
+      case 'Slice': {
+        const d = v(0);
+        const st = ins[1] ? this.constValues(ins[1]) : undefined;
+        const en = ins[2] ? this.constValues(ins[2]) : undefined;
+        const steps = ins[4] ? this.constValues(ins[4]) : [1];
+        if (!d || !st || !en || st.length !== 1 || !steps || steps[0] !== 1) return;
+        const n = d.length;
+        const c = (q: number): number => Math.min(Math.max(q < 0 ? q + n : q, 0), n);
+        return set(d.slice(c(st[0]), c(en[0])));
+      }
+      case 'Add':
+        return bin((a, b) => (num2(a, b) ? a + (b as number) : a === 0 ? b : b === 0 ? a : null));
+      case 'Sub':
+        return bin((a, b) => (num2(a, b) ? a - (b as number) : b === 0 ? a : null));
+      case 'Mul':
+        return bin((a, b) => (num2(a, b) ? a * (b as number) : a === 1 ? b : b === 1 ? a : null));
+      case 'Div':
+        return bin((a, b) => (num2(a, b) && b !== 0 ? Math.trunc(a / (b as number)) : b === 1 ? a : null));
+      case 'Equal':
+        return bin((a, b) => (num2(a, b) ? (a === b ? 1 : 0) : (typeof a === 'string' && typeof b === 'number' && b < 0) || (typeof b === 'string' && typeof a === 'number' && a < 0) ? 0 : a !== null && a === b ? 1 : null));
+      case 'Where': {
+        const cnd = v(0);
+        const a = v(1);
+        const b = v(2);
+        if (!cnd || !a || !b) return;
+        const n = Math.max(cnd.length, a.length, b.length);
+        const at = (arr: Dim[], i: number): Dim => arr[arr.length === 1 ? 0 : i];
+        return set(Array.from({ length: n }, (_, i) => {
+          const k = at(cnd, i);
+          const x = at(a, i);
+          const y = at(b, i);
+          return k === 1 ? x : k === 0 ? y : x === y ? x : null;
+        }));
+      }
+      case 'ConstantOfShape': {
+        const shape = v(0);
+        const value = findAttr(node, 'value')?.t;
+        const fill = value ? (tensorValues(value)?.[0] ?? 0) : 0;
+        if (!shape || shape.length !== 1 || typeof shape[0] !== 'number') return;
+        return set(new Array<Dim>(shape[0]).fill(fill));
+      }
+      default:
+        return;
+    }
   }
 
   private inferNode(node: INodeProto): void {
@@ -166,6 +291,8 @@ export class GraphInfo {
     if ((op === 'MaxPool' || op === 'TopK') && outs[1]) this.set(outs[1], { elemType: DT.INT64 });
     if (op === 'Dropout' && outs[1]) this.set(outs[1], { elemType: DT.BOOL });
 
+    this.inferValues(node);
+
     // Shapes.
     const out = (shape: Dim[] | undefined): void => this.set(outs[0], { elemType, shape });
     const axesOf = (inputIndex: number, attr = 'axes'): number[] | undefined =>
@@ -199,7 +326,8 @@ export class GraphInfo {
         if (!x) return;
         const w = s(1);
         const c = op === 'Conv' ? (w ? w[0] : null) : op === 'ConvTranspose' ? null : x[1];
-        const shape = [x[0], c, ...x.slice(2).map(() => null)];
+        const spatial = op === 'ConvTranspose' ? x.slice(2).map(() => null) : this.poolDims(node, x, w);
+        const shape = [x[0], c, ...spatial];
         out(shape);
         if (op === 'MaxPool' && outs[1]) this.set(outs[1], { elemType: DT.INT64, shape });
         return;
@@ -214,14 +342,30 @@ export class GraphInfo {
         return out([prod(x.slice(0, a)), prod(x.slice(a))]);
       }
       case op === 'Reshape': {
-        const target = this.constValues(ins[1]);
+        const target = this.symValues(ins[1]);
         if (target) {
           const dims: Dim[] = target.map((v, i) => (v === 0 ? (x ? (x[i] ?? null) : null) : v === -1 ? null : v));
-          const minus = dims.indexOf(null);
-          if (x && x.every((d) => typeof d === 'number') && dims.filter((d) => d === null).length === 1 && target[minus] === -1) {
+          const minus = target.indexOf(-1);
+          if (minus >= 0 && x && x.every((d) => typeof d === 'number') && dims.every((d, i) => i === minus || typeof d === 'number')) {
             const total = (x as number[]).reduce((a, b) => a * b, 1);
-            const rest = dims.reduce<number>((a, d) => (typeof d === 'number' ? a * d : a), 1);
+            const rest = dims.reduce<number>((a, d, i) => (i === minus ? a : a * (d as number)), 1);
             if (rest > 0) dims[minus] = total / rest;
+          } else if (minus >= 0 && x) {
+            // -1 standing for exactly the dims of x that the other targets do not use, e.g. [batch, 32, -1] from
+            // [batch, 32, 4, 4] or [batch, -1] from [batch, 16]: product of x's remaining numeric dims.
+            const others = dims.filter((_, i) => i !== minus);
+            const rest = [...x];
+            let ok = true;
+            for (const d of others) {
+              const k = rest.findIndex((r) => r === d && d !== null);
+              if (k < 0) {
+                ok = false;
+                break;
+              }
+              rest.splice(k, 1);
+            }
+            if (ok && rest.every((r) => typeof r === 'number')) dims[minus] = (rest as number[]).reduce((a, b) => a * b, 1);
+            else if (ok && rest.length === 1) dims[minus] = rest[0];
           }
           return out(dims);
         }
@@ -339,7 +483,7 @@ export class GraphInfo {
       case op === 'GatherElements' || op === 'ScatterElements' || op === 'ScatterND':
         return out(op === 'GatherElements' ? s(1) : x);
       case op === 'Expand': {
-        const target = this.constValues(ins[1]);
+        const target = this.symValues(ins[1]);
         if (target) return out(broadcastDims([x, target]));
         const ss = s(1);
         if (x && ss && typeof ss[0] === 'number') return out(new Array<Dim>(Math.max(x.length, ss[0])).fill(null));
@@ -358,7 +502,7 @@ export class GraphInfo {
       case op === 'Size':
         return out([]);
       case op === 'ConstantOfShape': {
-        const target = this.constValues(ins[0]);
+        const target = this.symValues(ins[0]);
         if (target) return out(target);
         const ss = s(0);
         if (ss && typeof ss[0] === 'number') return out(new Array<Dim>(ss[0]).fill(null));

@@ -59,11 +59,10 @@ export const elementwiseRules: Record<string, GradRule> = {
   Where: (c) => {
     const { e } = c;
     const g = c.g(0)!;
-    const zero = e.f(0);
     return [
       undefined,
-      when(c, 1, () => unb(c, e.op1('Where', [c.x(0), g, zero]), 1)),
-      when(c, 2, () => unb(c, e.op1('Where', [c.x(0), zero, g]), 2)),
+      when(c, 1, () => unb(c, e.maskMul(g, c.x(0)), 1)),
+      when(c, 2, () => unb(c, e.maskMul(g, e.op1('Not', [c.x(0)])), 2)),
     ];
   },
   Neg: (c) => [c.e.neg(c.g(0)!)],
@@ -81,12 +80,13 @@ export const elementwiseRules: Record<string, GradRule> = {
   Abs: (c) => [c.e.mul(c.g(0)!, c.e.op1('Sign', [c.x(0)]))],
   Sin: (c) => [c.e.mul(c.g(0)!, c.e.op1('Cos', [c.x(0)]))],
   Cos: (c) => [c.e.neg(c.e.mul(c.g(0)!, c.e.op1('Sin', [c.x(0)])))],
-  Relu: (c) => [c.e.op1('Where', [c.e.op1('Greater', [c.y(0), c.e.f(0)]), c.g(0)!, c.e.f(0)])],
+  Relu: (c) => [c.e.maskMul(c.g(0)!, c.e.op1('Greater', [c.y(0), c.e.f(0)]))],
   LeakyRelu: (c) => {
     const { e } = c;
     const g = c.g(0)!;
     const alpha = attrFloat(c.node, 'alpha', 0.01);
-    return [e.op1('Where', [e.op1('Greater', [c.x(0), e.f(0)]), g, e.mul(g, e.f(alpha))])];
+    const pos = e.op1('Cast', [e.op1('Greater', [c.x(0), e.f(0)])], { to: DT.FLOAT });
+    return [e.mul(g, e.add(e.mul(pos, e.f(1 - alpha)), e.f(alpha)))];
   },
   Elu: (c) => {
     const { e } = c;
@@ -104,7 +104,7 @@ export const elementwiseRules: Record<string, GradRule> = {
       const m = e.op1('Less', [c.x(0), hi]);
       mask = mask ? e.op1('And', [mask, m]) : m;
     }
-    return [mask ? e.op1('Where', [mask, c.g(0)!, e.f(0)]) : c.g(0)!];
+    return [mask ? e.maskMul(c.g(0)!, mask) : c.g(0)!];
   },
   Softplus: (c) => [c.e.mul(c.g(0)!, c.e.op1('Sigmoid', [c.x(0)]))],
   Tanh: (c) => [c.e.mul(c.g(0)!, c.e.sub(c.e.f(1), c.e.mul(c.y(0), c.y(0))))],
@@ -137,10 +137,9 @@ function minMax(c: RuleContext, cmp: 'GreaterOrEqual' | 'LessOrEqual'): (string 
   if (ins.length !== 2) return ins.map((_, i) => (c.need(i) ? unsupportedArity(c) : undefined));
   const g = c.g(0)!;
   const pick = e.op1(cmp, [c.x(0), c.x(1)]);
-  const zero = e.f(0);
   return [
-    when(c, 0, () => unb(c, e.op1('Where', [pick, g, zero]), 0)),
-    when(c, 1, () => unb(c, e.op1('Where', [pick, zero, g]), 1)),
+    when(c, 0, () => unb(c, e.maskMul(g, pick), 0)),
+    when(c, 1, () => unb(c, e.maskMul(g, e.op1('Not', [pick])), 1)),
   ];
 }
 

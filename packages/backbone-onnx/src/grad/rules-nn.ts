@@ -5,7 +5,7 @@
  */
 import { UserError } from '@sop/core';
 import type { Emitter } from './emitter.js';
-import { attrFloat, attrInt, attrInts, attrString, floatTensor } from './proto.js';
+import { DT, attrFloat, attrInt, attrInts, attrString, floatTensor } from './proto.js';
 import type { GradRule, RuleContext } from './rule.js';
 
 const range = (a: number, b: number): number[] => Array.from({ length: Math.max(0, b - a) }, (_, i) => a + i);
@@ -264,11 +264,24 @@ const layerNorm: GradRule = (c) => {
   let axes: number[];
   if (axis < 0) axes = range(axis, 0);
   else axes = range(axis, c.requireRank(x));
-  const mean = e.reduceMean(x, axes, true);
-  const xc = e.sub(x, mean);
-  const variance = e.reduceMean(e.mul(xc, xc), axes, true);
-  const inv = e.op1('Reciprocal', [e.op1('Sqrt', [e.add(variance, e.f(eps))])]);
-  const xhat = e.mul(xc, inv);
+  let mean: string;
+  let inv: string;
+  const node = c.node;
+  if ((node.domain ?? '') === '' && c.opset >= 17) {
+    // Reuse the statistics the forward kernel computes: request its optional Mean / InvStdDev outputs.
+    const outs = [...(node.output ?? [])];
+    while (outs.length < 3) outs.push('');
+    if (!outs[1]) outs[1] = e.fresh('ln_mean');
+    if (!outs[2]) outs[2] = e.fresh('ln_inv_std');
+    node.output = outs;
+    [mean, inv] = [outs[1], outs[2]];
+  } else {
+    mean = e.reduceMean(x, axes, true);
+    const xc0 = e.sub(x, mean);
+    const variance = e.reduceMean(e.mul(xc0, xc0), axes, true);
+    inv = e.op1('Reciprocal', [e.op1('Sqrt', [e.add(variance, e.f(eps))])]);
+  }
+  const xhat = e.mul(e.sub(x, mean), inv);
   const yShape = c.shapeOf(c.y(0));
   const out: (string | undefined)[] = [];
   if (c.need(0)) {
@@ -289,7 +302,7 @@ const maxPool: GradRule = (c) => {
     throw new UserError(`cannot differentiate MaxPool node "${node.name}" with storage_order=1`, 'export with the default storage order');
   }
   const outs = node.output ?? [];
-  const fast = maxPoolWindows(c);
+  const fast = process.env.SOP_MP_SLOW ? undefined : maxPoolWindows(c);
   if (fast) return [fast];
   let indices = outs[1];
   if (!indices) {
@@ -331,15 +344,32 @@ function maxPoolWindows(c: RuleContext): string | undefined {
   const spatial = e.op1('Slice', [sx, e.i64([2]), e.i64([4])]);
   const used = e.mul(e.op1('Div', [spatial, e.i64(kernel)]), e.i64(kernel));
   const xc = e.op1('Slice', [x, e.i64([0, 0]), used, e.i64([2, 3])]);
-  const s6 = e.op1('Concat', [e.op1('Slice', [sy, e.i64([0]), e.i64([3])]), e.i64([kh]), e.op1('Slice', [sy, e.i64([3]), e.i64([4])]), e.i64([kw])], {
-    axis: 0,
-  });
-  const win = e.op1('Reshape', [e.op1('Transpose', [e.op1('Reshape', [xc, s6])], { perm: [0, 1, 2, 4, 3, 5] }), e.i64([0, 0, 0, 0, -1])]);
-  const arg = e.op1('ArgMax', [win], { axis: 4, keepdims: 1 });
-  const mask = e.op1('Equal', [arg, e.i64(range(0, kh * kw))]);
-  const gw = e.op1('Where', [mask, e.unsqueeze(g, [4]), e.f(0)]);
-  const back = e.op1('Transpose', [e.op1('Reshape', [gw, e.i64([0, 0, 0, 0, kh, kw])])], { perm: [0, 1, 2, 4, 3, 5] });
-  const dxc = e.op1('Reshape', [back, e.shape(xc)]);
+  let dxc: string;
+  if (kh === kw) {
+    // Square windows: SpaceToDepth puts window element (i, j) in channel block i·k + j, [N, k·k, C, Ho, Wo] after a
+    // free reshape; the first maximum per window is an ArgMax over that axis; DepthToSpace (DCR) undoes the layout.
+    const k = kh;
+    const s5 = e.op1('Concat', [e.op1('Slice', [sy, e.i64([0]), e.i64([1])]), e.i64([k * k]), e.op1('Slice', [sy, e.i64([1]), e.i64([4])])], { axis: 0 });
+    const win = e.op1('Reshape', [e.op1('SpaceToDepth', [xc], { blocksize: k }), s5]);
+    const arg = e.op1('ArgMax', [win], { axis: 1, keepdims: 1 });
+    const mask = e.op1('Equal', [arg, e.i64Shaped(range(0, k * k), [1, k * k, 1, 1, 1])]);
+    const gw = e.maskMul(e.unsqueeze(g, [1]), mask);
+    dxc = e.op1('DepthToSpace', [e.op1('Reshape', [gw, e.op1('Concat', [e.op1('Slice', [sy, e.i64([0]), e.i64([1])]), e.i64([-1]), e.op1('Slice', [sy, e.i64([2]), e.i64([4])])], { axis: 0 })])], { blocksize: k, mode: 'DCR' });
+  } else {
+    // Window elements on a leading axis [kh·kw, N, C, Ho, Wo]: broadcasts against g then run over long spans.
+    const s6 = e.op1('Concat', [e.op1('Slice', [sy, e.i64([0]), e.i64([3])]), e.i64([kh]), e.op1('Slice', [sy, e.i64([3]), e.i64([4])]), e.i64([kw])], {
+      axis: 0,
+    });
+    const perm = [3, 5, 0, 1, 2, 4];
+    const inv = [2, 3, 4, 0, 5, 1];
+    const lead = e.op1('Concat', [e.i64([kh * kw]), sy], { axis: 0 });
+    const win = e.op1('Reshape', [e.op1('Transpose', [e.op1('Reshape', [xc, s6])], { perm }), lead]);
+    const arg = e.op1('ArgMax', [win], { axis: 0, keepdims: 1 });
+    const mask = e.op1('Equal', [arg, e.i64Shaped(range(0, kh * kw), [kh * kw, 1, 1, 1, 1])]);
+    const gw = e.maskMul(e.unsqueeze(g, [0]), mask);
+    const back = e.op1('Transpose', [e.op1('Reshape', [gw, e.op1('Concat', [e.i64([kh, kw]), sy], { axis: 0 })])], { perm: inv });
+    dxc = e.op1('Reshape', [back, e.shape(xc)]);
+  }
   const rest = e.sub(spatial, used);
   const padVec = e.op1('Concat', [e.i64([0, 0, 0, 0, 0, 0]), rest], { axis: 0 });
   return e.op1('Pad', [dxc, padVec]);
@@ -393,7 +423,7 @@ const globalMaxPool: GradRule = (c) => {
   const { e } = c;
   const x = c.x(0);
   const mask = e.op1('Equal', [x, c.y(0)]);
-  return [e.op1('Where', [mask, e.op1('Expand', [c.g(0)!, e.shape(x)]), e.f(0)])];
+  return [e.maskMul(e.op1('Expand', [c.g(0)!, e.shape(x)]), mask)];
 };
 
 export const nnRules: Record<string, GradRule> = {

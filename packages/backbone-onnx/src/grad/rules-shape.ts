@@ -186,5 +186,5 @@ function reduceExtreme(c: RuleContext): (string | undefined)[] {
   if (t !== undefined && !FLOAT_TYPES.has(t)) return [];
   const yb = expandReduced(c, c.y(0));
   const mask = e.op1('Equal', [c.x(0), yb]);
-  return [e.op1('Where', [mask, expandReduced(c, c.g(0)!), e.f(0)])];
+  return [e.maskMul(expandReduced(c, c.g(0)!), mask)];
 }

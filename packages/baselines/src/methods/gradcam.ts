@@ -2,7 +2,7 @@
  * Grad-CAM (Selvaraju et al. 2017) on an intermediate tensor the backbone exposes by name. The backbone must (1)
  * return it from `forward(inputs, {outputs: [layer]})` and (2) differentiate the output w.r.t. it with
  * `vjp(inputs, {cotangents: {output}, wrt: [layer]})`. Layer: option `layer`, else the first of
- * `backbone.info.extraOutputs`. Layouts: 4-D [B, K, h, w] (conv maps) or 3-D [B, T, K] (tokens; `skipTokens` leading
+ * `backbone.info.extraOutputs` that is not hidden/embeddings/attention. Layouts: 4-D [B, K, h, w] (conv maps) or 3-D [B, T, K] (tokens; `skipTokens` leading
  * tokens such as CLS are dropped, default T − d when that is 0 or 1, and a square token count is read as an s×s map).
  * CAM = ReLU(Σ_k α_k A_k), α_k = mean gradient of channel k. The map goes to features directly when it matches the
  * feature grid, else it is bilinearly resized onto the image and summed per feature. Score: softmax probability of
@@ -31,7 +31,7 @@ export const gradcam: Attributor = {
     const runner = new BatchRunner(context, inputs, options);
     runner.requireVjp('gradcam');
     const bb = context.backbone;
-    const layer = (options.layer as string | undefined) ?? bb.info.extraOutputs?.[0];
+    const layer = (options.layer as string | undefined) ?? (bb.info.extraOutputs ?? []).find((n) => !['hidden', 'embeddings', 'attention', 'output'].includes(n));
     if (!layer) {
       throw new UserError(`gradcam needs an intermediate layer, and backbone '${bb.name}' exposes none`, 'set the attributor option layer: NAME to a 4-D intermediate the backbone returns from forward({outputs: [NAME]}) and differentiates with vjp({wrt: [NAME]})');
     }

@@ -37,24 +37,32 @@ export const integratedGradients: Attributor = {
     const x = xData(inputs);
     const x0 = xData(baselineInputs(context, baselineMasker(context, options), inputs));
     const { alphas, weights } = integrationRule(rule, steps);
-    const path = new Float32Array(B * steps * n);
-    for (let b = 0; b < B; b++) {
-      for (let k = 0; k < steps; k++) {
-        const o = (b * steps + k) * n;
-        for (let i = 0; i < n; i++) path[o + i] = x0[b * n + i] + alphas[k] * (x[b * n + i] - x0[b * n + i]);
-      }
-    }
+    // path rows (example-major: b·steps + k) are built per chunk and their gradients summed on the fly
     const rows = repeatIndex(B, steps);
-    const { grads } = await runner.gradient('integrated-gradients', withX(inputs, rows, path), repeatTargets(targets, steps), mode);
+    const source = {
+      count: B * steps,
+      rowShape: inputs.x.shape.slice(1),
+      take: (s: number, e: number): Inputs => {
+        const path = new Float32Array((e - s) * n);
+        for (let r = s; r < e; r++) {
+          const b = rows[r];
+          const al = alphas[r % steps];
+          const o = (r - s) * n;
+          for (let i = 0; i < n; i++) path[o + i] = x0[b * n + i] + al * (x[b * n + i] - x0[b * n + i]);
+        }
+        return withX(inputs, rows.subarray(s, e), path);
+      },
+    };
     const attr = new Float32Array(B * n);
-    for (let b = 0; b < B; b++) {
-      for (let k = 0; k < steps; k++) {
-        const o = (b * steps + k) * n;
-        const w = weights[k];
-        for (let i = 0; i < n; i++) attr[b * n + i] += w * grads[o + i];
+    await runner.gradient('integrated-gradients', source, repeatTargets(targets, steps), mode, (s, e, g) => {
+      for (let r = s; r < e; r++) {
+        const b = rows[r];
+        const w = weights[r % steps];
+        const o = (r - s) * n;
+        for (let i = 0; i < n; i++) attr[b * n + i] += w * g[o + i];
       }
-      if (!compat) for (let i = 0; i < n; i++) attr[b * n + i] *= x[b * n + i] - x0[b * n + i];
-    }
+    });
+    if (!compat) for (let b = 0; b < B; b++) for (let i = 0; i < n; i++) attr[b * n + i] *= x[b * n + i] - x0[b * n + i];
     const values = aggregate(context, attr, inputs);
     return finish('integrated-gradients', values, context.space.numFeatures, targets, runner, options, { steps, rule, output: mode });
   },

@@ -148,9 +148,13 @@ export function result(data: Float32Array, shape: number[], parents: Tensor[], b
   return out;
 }
 
-/** A trainable leaf. */
+/**
+ * A trainable leaf. A Float32Array carrying extra own properties (e.g. the `.data`/`.shape` of the init helpers'
+ * arrays) is copied into a plain one, so that hot loops only ever see one array shape (monomorphic in V8).
+ */
 export function parameter(data: Float32Array, shape: number[], name?: string): Tensor {
-  const t = new Tensor(data, shape, true);
+  const plain = Object.getPrototypeOf(data) === Float32Array.prototype && !Object.hasOwn(data, 'data') && !Object.hasOwn(data, 'shape');
+  const t = new Tensor(plain ? data : new Float32Array(data), shape, true);
   t.name = name;
   return t;
 }

@@ -105,6 +105,7 @@ function resolveLabelColumns(
   header: string[] | undefined,
   width: number,
   file: string,
+  what = 'label',
 ): number[] {
   if (spec === undefined || spec === null) {
     if (header) {
@@ -114,25 +115,25 @@ function resolveLabelColumns(
     return [width - 1];
   }
   const specs = Array.isArray(spec) ? spec : [spec];
-  if (specs.length === 0) throw new UserError('data.label: empty list', 'name at least one label column');
+  if (specs.length === 0) throw new UserError(`data.${what}: empty list`, `name at least one ${what} column`);
   return specs.map((s) => {
     if (typeof s === 'number') {
       const k = s < 0 ? width + s : s;
       if (!Number.isInteger(s) || k < 0 || k >= width) {
-        throw new UserError(`${file}: label column index ${s} is out of range (the file has ${width} columns)`, `use an index in 0..${width - 1} (negative counts from the end), or a column name`);
+        throw new UserError(`${file}: ${what} column index ${s} is out of range (the file has ${width} columns)`, `use an index in 0..${width - 1} (negative counts from the end), or a column name`);
       }
       return k;
     }
     if (typeof s === 'string') {
       if (!header) {
-        if (/^-?\d+$/.test(s)) return resolveLabelColumns(Number(s), header, width, file)[0];
-        throw new UserError(`${file}: label column '${s}' named, but the file is read without a header`, 'set data.header: true, or give the label column as an index');
+        if (/^-?\d+$/.test(s)) return resolveLabelColumns(Number(s), header, width, file, what)[0];
+        throw new UserError(`${file}: ${what} column '${s}' named, but the file is read without a header`, 'set data.header: true, or give the label column as an index');
       }
       const k = header.findIndex((h) => h.trim() === s);
-      if (k < 0) throw new UserError(`${file}: label column '${s}' not found in the header`, `use one of the columns: ${describeColumns(header, width)}`);
+      if (k < 0) throw new UserError(`${file}: ${what} column '${s}' not found in the header`, `use one of the columns: ${describeColumns(header, width)}`);
       return k;
     }
-    throw new UserError(`data.label: expected a column name or index, found ${JSON.stringify(s)}`, 'set data.label to a column name or index');
+    throw new UserError(`data.${what}: expected a column name or index, found ${JSON.stringify(s)}`, `set data.${what} to column names or indices`);
   });
 }
 
@@ -157,7 +158,7 @@ export function parseCell(cell: string, file: string, line: number, col: number,
 /** Read a CSV file into a numeric table (label cells kept raw). */
 export function readCsvTable(
   path: string,
-  opts: { header?: boolean; delimiter?: string; label?: unknown; expectHeader?: string[] } = {},
+  opts: { header?: boolean; delimiter?: string; label?: unknown; drop?: unknown; expectHeader?: string[] } = {},
 ): CsvTable {
   const text = readNonEmpty(path, 'CSV file').toString('utf8');
   const { records, lines } = parseCsv(text, path, opts.delimiter ?? ',');
@@ -172,11 +173,15 @@ export function readCsvTable(
     throw new UserError(`${path}: header [${header.join(', ')}] differs from the training file's [${opts.expectHeader.join(', ')}]`, 'use the same columns in the same order in the train and test files');
   }
   const labelColumns = resolveLabelColumns(opts.label, header, width, path);
-  if (labelColumns.length >= width) throw new UserError(`${path}: every column is a label column; no features left`, 'name only the label column(s) in data.label');
   const isLabel = new Uint8Array(width);
   for (const k of labelColumns) isLabel[k] = 1;
+  if (opts.drop !== undefined && opts.drop !== null) {
+    if (!Array.isArray(opts.drop)) throw new UserError(`data.drop: expected a list of column names or indices, found ${JSON.stringify(opts.drop)}`, 'e.g. drop: [id]');
+    if (opts.drop.length > 0) for (const k of resolveLabelColumns(opts.drop, header, width, path, 'drop')) isLabel[k] = 2;
+  }
   const featureCols: number[] = [];
   for (let c = 0; c < width; c++) if (!isLabel[c]) featureCols.push(c);
+  if (featureCols.length === 0) throw new UserError(`${path}: no feature columns left after the label and dropped columns`, 'name only the label column(s) in data.label and the ignored ones in data.drop');
   const names = header ?? Array.from({ length: width }, (_, i) => `c${i}`);
   const d = featureCols.length;
   const x = new Float32Array(body.length * d);
@@ -261,9 +266,11 @@ export function tabularDataset(
 }
 
 /**
- * `data: {use: csv, path, label?, header?: true, delimiter?: ',', split?: 0.2, test?: {path}, classes?, standardize?}`.
+ * `data: {use: csv, path, label?, drop?: [columns], header?: true, delimiter?: ',', split?: 0.2, test?: {path}, classes?,
+ * standardize?}`.
  * `label` is a column name or index (negative from the end; a list for multi-output regression); default: the
- * column named `label`, else the last column. All other columns are numeric features.
+ * column named `label`, else the last column. `drop` names columns to ignore (ids). All other columns are numeric
+ * features. `standardize: true` z-scores features with training-split statistics.
  */
 export const csvLoader: DataLoader = {
   name: 'csv',
@@ -272,13 +279,13 @@ export const csvLoader: DataLoader = {
     const header = optBool(options, 'header', true);
     const delimiter = optString(options, 'delimiter', ',')!;
     const task = options.task ?? 'classification';
-    const train = readCsvTable(path, { header, delimiter, label: options.label });
+    const train = readCsvTable(path, { header, delimiter, label: options.label, drop: options.drop });
     let test: CsvTable | undefined;
     if (options.test !== undefined) {
       const t = options.test as Record<string, unknown>;
       if (!t || typeof t !== 'object') throw new UserError(`data.test: expected {path: FILE}, found ${JSON.stringify(options.test)}`, 'set data.test: {path: test.csv}');
       const tpath = resolvePath(options, reqString(t, 'path', 'data.test'));
-      test = readCsvTable(tpath, { header, delimiter, label: options.label, expectHeader: header ? train.header : undefined });
+      test = readCsvTable(tpath, { header, delimiter, label: options.label, drop: options.drop, expectHeader: header ? train.header : undefined });
       if (!header && test.header.length !== train.header.length) {
         throw new UserError(`${tpath}: has ${test.header.length} columns but the training file has ${train.header.length}`, 'use the same columns in the train and test files');
       }

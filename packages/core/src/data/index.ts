@@ -1,11 +1,10 @@
 // exports of core/src/data
-export * from './split.js';
+export { splitIndices, splitFull, subset, pickInputs, type FullData } from './split.js';
 export * from './synthetic.js';
-export * from './options.js';
-export * from './labels.js';
-export * from './csv.js';
-export * from './npy.js';
-export * from './images.js';
-export * from './jsonl.js';
+export { encodeClassLabels, type EncodedLabels } from './labels.js';
+export { parseCsv, readCsvTable, csvLoader, type CsvRecords, type CsvTable } from './csv.js';
+export { parseNpy, encodeNpy, readNpy, npyLoader, type NpyArray, type NpyDType } from './npy.js';
+export { readImage, readMask, imagesLoader, IMAGE_EXTENSIONS, type ReadImageOptions } from './images.js';
+export { parseJsonl, readJsonl, jsonlLoader, type JsonlRecords, type JsonlFields } from './jsonl.js';
 export * from './builtin.js';
 export * from './loaders.js';

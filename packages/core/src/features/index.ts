@@ -1,5 +1,4 @@
 // exports of core/src/features
-export * from './common.js';
 export * from './columns.js';
 export * from './patches.js';
 export * from './tokens.js';

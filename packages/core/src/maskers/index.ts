@@ -1,5 +1,5 @@
 // exports of core/src/maskers
-export * from './common.js';
+export { blend as blendMasked } from './common.js';
 export * from './zero.js';
 export * from './mean.js';
 export * from './blur.js';

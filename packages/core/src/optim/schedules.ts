@@ -5,8 +5,8 @@ export type Schedule = (step: number) => number;
 
 /**
  * SOP's schedule: t/warmup for t < warmup, else √(warmup / t). With `phaseLength`, t restarts every phase (one phase
- * per generator head): t = step mod phaseLength. warmup 0 means no warm-up (multiplier 1 at t = 0, then 1/√t decay
- * would be degenerate, so it stays 1).
+ * per generator head): t = step mod phaseLength. With warmup ≤ 0 the formula degenerates (√(0/t) = 0), so the
+ * multiplier is constant 1 instead.
  */
 export function warmupInverseSqrt(warmup: number, phaseLength?: number): Schedule {
   return (step: number) => {

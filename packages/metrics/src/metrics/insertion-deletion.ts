@@ -81,6 +81,8 @@ function curveMetric(name: 'insertion' | 'deletion', regression: boolean): Metri
       return summarise(perExample, options, {
         auc: m(r.auc),
         raw: m(r.raw),
+        // the alternative reading of the reference: normalise the mean curve once instead of each example's curve
+        scoreOfMeanCurve: referenceScore(r.meanCurve),
         fractions: c.fractions,
         meanCurve: r.meanCurve,
       });

@@ -261,6 +261,17 @@ export function renderReportHtml(result: EvaluationResult, options: ReportHtmlOp
     `<p class="note">${escapeXml(`${result.task} · ${result.modality} · ${result.numExamples} examples · ${result.numFeatures} features · ${result.numOutputs} outputs · keep ${result.keep} · budget ${result.budget} · seed ${result.seed}`)}</p>`,
   );
   parts.push(`<section id="summary"><h2>Results</h2>${htmlTable(result)}<p class="note">mean ± bootstrap std; ↑ higher is better, ↓ lower is better; best method per column in bold (backbone row excluded).</p></section>`);
+  const methods = Object.entries(result.meta ?? {});
+  if (methods.length > 0) {
+    const rows = methods
+      .map(([name, m]) => {
+        const ev = typeof m.evaluations === 'number' ? m.evaluations / Math.max(1, result.numExamples) : undefined;
+        const kind = name === 'backbone' ? 'unmasked model' : m.faithfulByConstruction ? 'faithful by construction' : 'post-hoc (-F)';
+        return `<tr><td>${escapeXml(name)}</td><td>${escapeXml(kind)}</td><td>${ev === undefined ? '–' : escapeXml(ev.toFixed(1))}</td></tr>`;
+      })
+      .join('');
+    parts.push(`<section id="methods"><h2>Methods</h2><table><thead><tr><th>Method</th><th>Kind</th><th>Model evaluations per example (main explanation)</th></tr></thead><tbody>${rows}</tbody></table></section>`);
+  }
   const sp = result.curves.sparsity;
   if (sp.length > 0) {
     const yl = sp[0].kind === 'error' ? 'error' : 'MSE';

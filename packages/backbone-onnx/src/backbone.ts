@@ -271,8 +271,9 @@ export class OnnxBackbone implements Backbone {
     const { outs, fetches } = plan;
     const feeds = this.graphFeeds(inputs);
     const rows = inputs.x.shape[0];
+    if (rows === 0) return this.emptyForward(feeds, outs, fetches);
     const chunks: Record<string, FloatTensor>[] = [];
-    for (let start = 0; start < rows || (rows === 0 && start === 0); start += this.maxBatch) {
+    for (let start = 0; start < rows; start += this.maxBatch) {
       const end = Math.min(rows, start + this.maxBatch);
       const ortFeeds: Record<string, ort.Tensor> = {};
       for (const [n, t] of Object.entries(feeds)) {
@@ -288,11 +289,38 @@ export class OnnxBackbone implements Backbone {
       const got: Record<string, FloatTensor> = {};
       for (const g of fetches) got[g] = fromOrtTensor(r[g] as ort.Tensor);
       chunks.push(got);
-      if (rows === 0) break;
     }
     const result: BackboneOutputs = {} as BackboneOutputs;
     for (const [key, g] of outs) result[key] = chunks.length === 1 ? chunks[0][g] : concatRows(chunks.map((c) => c[g]));
     if (result.output.shape.length === 1) result.output = { data: result.output.data, shape: [result.output.shape[0], 1] };
+    return result;
+  }
+
+  /** Zero rows: many graphs cannot run on an empty batch (Reshape with -1), so learn the row shapes from one zero row. */
+  private async emptyForward(
+    feeds: Record<string, TensorData>,
+    outs: Array<[string, string]>,
+    fetches: string[],
+  ): Promise<BackboneOutputs> {
+    const one: Record<string, ort.Tensor> = {};
+    for (const [n, t] of Object.entries(feeds)) {
+      const shape = [1, ...t.shape.slice(1)];
+      const size = shape.reduce((a, b) => a * b, 1);
+      const data = t.data instanceof BigInt64Array ? new BigInt64Array(size) : new Float32Array(size);
+      one[n] = toOrtTensor({ data, shape }, this.inputSpecs.get(n)!, n === this.inputName ? 'x' : n);
+    }
+    let r: ort.InferenceSession.OnnxValueMapType;
+    try {
+      r = await this.ortSession.run(one, fetches);
+    } catch (e) {
+      throw runError(e, this.name);
+    }
+    const result = {} as BackboneOutputs;
+    for (const [key, g] of outs) {
+      const dims = (r[g] as ort.Tensor).dims.map(Number);
+      result[key] = { data: new Float32Array(0), shape: [0, ...dims.slice(1)] };
+    }
+    if (result.output.shape.length === 1) result.output = { data: result.output.data, shape: [0, 1] };
     return result;
   }
 

@@ -18,6 +18,8 @@ export {
   weightLayout,
   valueInfoType,
   toNumber,
+  halfToFloat,
+  floatToHalf,
 } from './proto.js';
 export type { ModelProto, IModelProto, Dim, GraphTensor, TensorType } from './proto.js';
 export {

@@ -322,7 +322,8 @@ export function readInitializer(model: IModelProto, name: string, modelPath?: st
   return { data, shape };
 }
 
-function halfToFloat(h: number): number {
+/** IEEE half (as uint16 bits) → number. */
+export function halfToFloat(h: number): number {
   const s = h & 0x8000 ? -1 : 1;
   const e = (h >> 10) & 0x1f;
   const f = h & 0x3ff;
@@ -346,4 +347,33 @@ export function weightLayout(model: IModelProto, name: string): 'rows-are-output
     if (n.opType === 'MatMul' && idx === 1) return 'columns-are-outputs';
   }
   return undefined;
+}
+
+/** number → IEEE half bits (round to nearest even; overflow to ±Infinity). */
+export function floatToHalf(v: number): number {
+  const f32 = new Float32Array(1);
+  const u32 = new Uint32Array(f32.buffer);
+  f32[0] = v;
+  const x = u32[0];
+  const sign = (x >>> 16) & 0x8000;
+  const exp = (x >>> 23) & 0xff;
+  let mant = x & 0x7fffff;
+  if (exp === 0xff) return sign | 0x7c00 | (mant ? 0x200 : 0);
+  let e = exp - 127 + 15;
+  if (e >= 0x1f) return sign | 0x7c00;
+  if (e <= 0) {
+    if (e < -10) return sign;
+    mant |= 0x800000;
+    const shift = 14 - e;
+    let h = mant >>> shift;
+    const rem = mant & ((1 << shift) - 1);
+    const half = 1 << (shift - 1);
+    if (rem > half || (rem === half && h & 1)) h++;
+    return sign | h;
+  }
+  let h = (e << 10) | (mant >>> 13);
+  const rem = mant & 0x1fff;
+  if (rem > 0x1000 || (rem === 0x1000 && h & 1)) h++;
+  e = h >>> 10;
+  return sign | h;
 }

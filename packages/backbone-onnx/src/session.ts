@@ -8,6 +8,7 @@ import { dirname, join } from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { UserError } from '@sop/core';
 import type { TensorData } from '@sop/core';
+import { floatToHalf, halfToFloat } from './proto.js';
 
 export type GraphOptimizationLevel = 'disabled' | 'basic' | 'extended' | 'all';
 
@@ -177,6 +178,12 @@ export function toOrtTensor(t: TensorData, spec: ValueSpec, label: string): ort.
   if (found === 'float32') {
     if (spec.dtype === 'float32' || spec.dtype === 'unknown') return new ort.Tensor('float32', t.data as Float32Array, t.shape);
     if (spec.dtype === 'float64') return new ort.Tensor('float64', Float64Array.from(t.data as Float32Array), t.shape);
+    if (spec.dtype === 'float16') {
+      const src = t.data as Float32Array;
+      const half = new Uint16Array(src.length);
+      for (let i = 0; i < src.length; i++) half[i] = floatToHalf(src[i]);
+      return new ort.Tensor('float16', half, t.shape);
+    }
     throw dtypeError();
   }
   if (found === 'int64') {
@@ -197,6 +204,13 @@ export function fromOrtTensor(t: ort.Tensor): { data: Float32Array; shape: numbe
   const shape = t.dims.map(Number);
   const d = t.data;
   if (d instanceof Float32Array) return { data: d, shape };
+  if (t.type === 'float16') {
+    const bits = d as unknown as ArrayLike<number>; // Uint16Array of half bits (or Float16Array, whose values convert as-is)
+    const out = new Float32Array(bits.length);
+    const isBits = d instanceof Uint16Array;
+    for (let i = 0; i < bits.length; i++) out[i] = isBits ? halfToFloat(bits[i]) : bits[i];
+    return { data: out, shape };
+  }
   if (d instanceof BigInt64Array || d instanceof BigUint64Array) {
     const out = new Float32Array(d.length);
     for (let i = 0; i < d.length; i++) out[i] = Number(d[i]);

@@ -41,6 +41,15 @@ describe('chunked forward', () => {
     }
   });
 
+  it('an empty batch gives empty outputs with the right row shapes', async () => {
+    const b = await load(fixture('shapes-vit.onnx'), { hidden: 'hidden', embeddings: 'tokens' });
+    const r = await b.forward({ x: { data: new Float32Array(0), shape: [0, 1, 16, 16] } }, { outputs: ['hidden', 'embeddings'] });
+    expect(r.output.shape).toEqual([0, 4]);
+    expect(r.hidden!.shape).toEqual([0, 32]);
+    expect(r.embeddings!.shape).toEqual([0, 16, 32]);
+    expect(r.output.data.length).toBe(0);
+  });
+
   it('chunks int64 inputs together with their aux inputs', async () => {
     const ref = JSON.parse(readFileSync(fixture('token-classifier.reference.json'), 'utf8'));
     const t = (k: string): TensorData => ({ data: BigInt64Array.from(ref.inputs[k].data.map(BigInt)), shape: ref.inputs[k].shape });

@@ -138,6 +138,7 @@ const cases: Case[] = [
   { name: 'Conv auto_pad SAME_UPPER', nodes: [node('Conv', ['x', 'w'], y, { auto_pad: 'SAME_UPPER', strides: [2, 2] })], inputs: { x: [1, 1, 5, 5], w: [2, 1, 2, 2] } },
   { name: 'MaxPool overlapping, batch 2', nodes: [node('MaxPool', ['x'], y, { kernel_shape: [3, 3], strides: [2, 2], pads: [1, 1, 1, 1] })], inputs: { x: [2, 2, 5, 5] }, values: distinct, eps: 1e-3 },
   { name: 'MaxPool 2x2 non-overlapping, odd size (window path)', nodes: [node('MaxPool', ['x'], y, { kernel_shape: [2, 2], strides: [2, 2] })], inputs: { x: [2, 3, 5, 7] }, values: distinct, eps: 1e-3 },
+  { name: 'MaxPool 2x2 non-overlapping, even size (window path)', nodes: [node('MaxPool', ['x'], y, { kernel_shape: [2, 2], strides: [2, 2] })], inputs: { x: [2, 3, 4, 6] }, values: distinct, eps: 1e-3 },
   { name: 'MaxPool 3x2 non-overlapping (window path)', nodes: [node('MaxPool', ['x'], y, { kernel_shape: [3, 2], strides: [3, 2] })], inputs: { x: [1, 2, 6, 4] }, values: distinct, eps: 1e-3 },
   { name: 'MaxPool ceil_mode', nodes: [node('MaxPool', ['x'], y, { kernel_shape: [2, 2], strides: [2, 2], ceil_mode: 1 })], inputs: { x: [1, 2, 5, 5] }, values: distinct, eps: 1e-3 },
   { name: 'AveragePool count_include_pad=0', nodes: [node('AveragePool', ['x'], y, { kernel_shape: [3, 3], strides: [2, 2], pads: [1, 1, 1, 1] })], inputs: { x: [2, 2, 6, 5] } },

@@ -171,7 +171,7 @@ export class GraphInfo {
       if (b.length !== n && b.length !== 1) return;
       set(Array.from({ length: n }, (_, i) => f(a[a.length === 1 ? 0 : i], b[b.length === 1 ? 0 : i])));
     };
-    const num2 = (a: Dim, b: Dim): a is number => typeof a === 'number' && typeof b === 'number';
+    const num2 = (a: Dim, b: Dim): boolean => typeof a === 'number' && typeof b === 'number';
     switch (op) {
       case 'Shape': {
         const x = this.shape(ins[0]);
@@ -209,13 +209,13 @@ export class GraphInfo {
         return set(d.slice(c(st[0]), c(en[0])));
       }
       case 'Add':
-        return bin((a, b) => (num2(a, b) ? a + (b as number) : a === 0 ? b : b === 0 ? a : null));
+        return bin((a, b) => (num2(a, b) ? (a as number) + (b as number) : a === 0 ? b : b === 0 ? a : null));
       case 'Sub':
-        return bin((a, b) => (num2(a, b) ? a - (b as number) : b === 0 ? a : null));
+        return bin((a, b) => (num2(a, b) ? (a as number) - (b as number) : b === 0 ? a : null));
       case 'Mul':
-        return bin((a, b) => (num2(a, b) ? a * (b as number) : a === 1 ? b : b === 1 ? a : null));
+        return bin((a, b) => (num2(a, b) ? (a as number) * (b as number) : a === 1 ? b : b === 1 ? a : null));
       case 'Div':
-        return bin((a, b) => (num2(a, b) && b !== 0 ? Math.trunc(a / (b as number)) : b === 1 ? a : null));
+        return bin((a, b) => (num2(a, b) && b !== 0 ? Math.trunc((a as number) / (b as number)) : b === 1 ? a : null));
       case 'Equal':
         return bin((a, b) => (num2(a, b) ? (a === b ? 1 : 0) : (typeof a === 'string' && typeof b === 'number' && b < 0) || (typeof b === 'string' && typeof a === 'number' && a < 0) ? 0 : a !== null && a === b ? 1 : null));
       case 'Where': {

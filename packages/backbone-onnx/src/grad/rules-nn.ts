@@ -302,7 +302,7 @@ const maxPool: GradRule = (c) => {
     throw new UserError(`cannot differentiate MaxPool node "${node.name}" with storage_order=1`, 'export with the default storage order');
   }
   const outs = node.output ?? [];
-  const fast = process.env.SOP_MP_SLOW ? undefined : maxPoolWindows(c);
+  const fast = maxPoolWindows(c);
   if (fast) return [fast];
   let indices = outs[1];
   if (!indices) {
@@ -339,11 +339,12 @@ function maxPoolWindows(c: RuleContext): string | undefined {
   const x = c.x(0);
   const y = c.y(0);
   const g = c.g(0)!;
-  const sx = e.shape(x);
   const sy = e.shape(y);
-  const spatial = e.op1('Slice', [sx, e.i64([2]), e.i64([4])]);
-  const used = e.mul(e.op1('Div', [spatial, e.i64(kernel)]), e.i64(kernel));
-  const xc = e.op1('Slice', [x, e.i64([0, 0]), used, e.i64([2, 3])]);
+  const xs = c.shapeOf(x);
+  const exact = !!xs && typeof xs[2] === 'number' && typeof xs[3] === 'number' && xs[2] % kh === 0 && xs[3] % kw === 0;
+  const spatial = exact ? '' : e.op1('Slice', [e.shape(x), e.i64([2]), e.i64([4])]);
+  const used = exact ? '' : e.mul(e.op1('Div', [spatial, e.i64(kernel)]), e.i64(kernel));
+  const xc = exact ? x : e.op1('Slice', [x, e.i64([0, 0]), used, e.i64([2, 3])]);
   let dxc: string;
   if (kh === kw) {
     // Square windows: SpaceToDepth puts window element (i, j) in channel block i·k + j, [N, k·k, C, Ho, Wo] after a
@@ -370,6 +371,7 @@ function maxPoolWindows(c: RuleContext): string | undefined {
     const back = e.op1('Transpose', [e.op1('Reshape', [gw, e.op1('Concat', [e.i64([kh, kw]), sy], { axis: 0 })])], { perm: inv });
     dxc = e.op1('Reshape', [back, e.shape(xc)]);
   }
+  if (exact) return dxc;
   const rest = e.sub(spatial, used);
   const padVec = e.op1('Concat', [e.i64([0, 0, 0, 0, 0, 0]), rest], { axis: 0 });
   return e.op1('Pad', [dxc, padVec]);
@@ -416,7 +418,7 @@ const globalAveragePool: GradRule = (c) => {
   const { e } = c;
   const x = c.x(0);
   const count = e.toFloat(e.op1('Div', [e.op1('Size', [x]), e.op1('Size', [c.y(0)])]));
-  return [e.div(e.op1('Expand', [c.g(0)!, e.shape(x)]), count)];
+  return [e.op1('Expand', [e.div(c.g(0)!, count), e.shape(x)])];
 };
 
 const globalMaxPool: GradRule = (c) => {

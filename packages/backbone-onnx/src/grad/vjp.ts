@@ -10,6 +10,7 @@ import { basename, dirname, join } from 'node:path';
 import { type FloatTensor, type TensorData, UserError, writeFileAtomic } from '@sop/core';
 import * as ort from 'onnxruntime-node';
 import { GRAD_BUILDER_VERSION, type GradientSignature, buildGradientModel, gradientSignature } from './build-gradient.js';
+import { GraphInfo, topoSort } from './graph-info.js';
 import { type ModelProto, floatValues, onnx, tensorDims, valueInfoShape } from './proto.js';
 
 export interface VjpOptions {
@@ -65,8 +66,11 @@ export async function createVjp(modelPath: string, options: VjpOptions): Promise
     });
   }
   const modelHash = hash(bytes);
-  const outputInfo = (model.graph?.output ?? []).find((v) => v.name === options.output);
-  const outputShape = outputInfo ? valueInfoShape(outputInfo).shape : undefined;
+  // Static shape of the output (declared or inferred, possibly symbolic) and the declared input shapes, to shape a
+  // flat cotangent: symbols are bound from the fed inputs' actual dims.
+  const graph = model.graph ?? {};
+  const outputShape = new GraphInfo(graph, topoSort(graph)).shape(options.output);
+  const inputShapes = new Map((graph.input ?? []).map((v) => [v.name ?? '', valueInfoShape(v).shape]));
   const sessions = new Map<string, Promise<Prepared>>();
   const initializers = new Map((model.graph?.initializer ?? []).map((t) => [t.name ?? '', t]));
   const storedParams = new Map<string, ort.Tensor>();
@@ -133,24 +137,25 @@ export async function createVjp(modelPath: string, options: VjpOptions): Promise
     return p;
   }
 
-  function cotangentTensor(cot: Float32Array | FloatTensor): ort.Tensor {
+  function cotangentTensor(cot: Float32Array | FloatTensor, feeds: Record<string, TensorData>): ort.Tensor {
     if (!(cot instanceof Float32Array)) return new ort.Tensor('float32', cot.data, cot.shape);
-    if (!outputShape) {
+    const bound = new Map<string, number>();
+    for (const [name, t] of Object.entries(feeds)) {
+      (inputShapes.get(name) ?? []).forEach((d, i) => {
+        if (typeof d === 'string' && t.shape[i] !== undefined) bound.set(d, t.shape[i]);
+      });
+    }
+    const dims = (outputShape ?? []).map((d) => (typeof d === 'number' && d > 0 ? d : typeof d === 'string' ? (bound.get(d) ?? null) : null));
+    const known = dims.reduce<number>((a, d) => (d === null ? a : a * d), 1);
+    const unknown = dims.filter((d) => d === null).length;
+    if (!outputShape || unknown > 1 || (unknown === 1 && cot.length % known !== 0) || (unknown === 0 && cot.length !== known)) {
       throw new UserError(
-        `cannot tell the shape of the cotangent for "${options.output}"`,
+        `cannot shape a flat cotangent of length ${cot.length} for output "${options.output}"` +
+          (outputShape ? ` of shape [${outputShape.map((d) => d ?? '?').join(', ')}]` : ''),
         'pass the cotangent as {data, shape} shaped like the output',
       );
     }
-    const known = outputShape.reduce<number>((a, d) => (typeof d === 'number' && d > 0 ? a * d : a), 1);
-    const unknown = outputShape.filter((d) => !(typeof d === 'number' && d > 0)).length;
-    if (unknown > 1 || cot.length % known !== 0 || (unknown === 0 && cot.length !== known)) {
-      throw new UserError(
-        `cotangent of length ${cot.length} does not fit output "${options.output}" of shape [${outputShape.join(', ')}]`,
-        'pass the cotangent as {data, shape} shaped like the output',
-      );
-    }
-    const shape = outputShape.map((d) => (typeof d === 'number' && d > 0 ? d : cot.length / known));
-    return new ort.Tensor('float32', cot, shape);
+    return new ort.Tensor('float32', cot, dims.map((d) => d ?? cot.length / known));
   }
 
   return {
@@ -165,7 +170,7 @@ export async function createVjp(modelPath: string, options: VjpOptions): Promise
         ortFeeds[name] = new ort.Tensor(t.data instanceof Float32Array ? 'float32' : 'int64', t.data, t.shape);
       }
       for (const p of signature.params) if (!(p in ortFeeds)) ortFeeds[p] = stored(p);
-      ortFeeds[signature.cotangent] = cotangentTensor(cotangent);
+      ortFeeds[signature.cotangent] = cotangentTensor(cotangent, feeds);
       let res: ort.InferenceSession.OnnxValueMapType;
       try {
         res = await session.run(ortFeeds);

@@ -13,7 +13,7 @@ interface BenchArgs extends GlobalArgs {
 
 /** Every `packages/<pkg>/bench/<name>.ts` exporting `run()`. */
 export function findBenchmarks(): Array<{ id: string; file: string }> {
-  const packagesDir = resolve(dirname(fileURLToPath(import.meta.url)), '../../');
+  const packagesDir = resolve(dirname(fileURLToPath(import.meta.url)), '../../../');
   const out: Array<{ id: string; file: string }> = [];
   for (const pkg of readdirSync(packagesDir).sort()) {
     const dir = join(packagesDir, pkg, 'bench');

@@ -54,6 +54,8 @@ export async function buildPipeline(container: Container, loaded: LoadedConfig, 
 
   options.onStage?.(`loading data (${config.data.use})`);
   const dataset: Dataset = await loader.load({ ...config.data, baseDir, seed, task: config.task });
+  if (config.data.shape !== undefined) reshapeRows(dataset, config.data.shape);
+  if (config.data.scale !== undefined) scaleRows(dataset, config.data.scale);
   if (dataset.task !== config.task) {
     throw new UserError(`task: the config says '${config.task}' but the data set '${dataset.name}' is '${dataset.task}'`, `set task: ${dataset.task}`);
   }
@@ -74,4 +76,34 @@ export async function buildPipeline(container: Container, loaded: LoadedConfig, 
   const maskerOptions = { ...(config.features.masker ?? {}), use: maskerName, reference: dataset.train.inputs };
   const masker = maskerFactory.create(maskerOptions);
   return { config, baseDir, rng, dataset, space, masker, backbone };
+}
+
+/** `data: {shape: [1, 8, 8]}` reshapes each example (e.g. flat digits rows into images for a CNN). */
+function reshapeRows(dataset: Dataset, shape: unknown): void {
+  if (!Array.isArray(shape) || !shape.every((v) => Number.isInteger(v) && v > 0)) {
+    throw new UserError(`data.shape: expected a list of positive integers (one example's shape), found ${JSON.stringify(shape)}`, 'e.g. data: {shape: [1, 8, 8]}');
+  }
+  for (const split of [dataset.train, dataset.test]) {
+    const x = split.inputs.x;
+    const row = x.data.length / Math.max(1, x.shape[0]);
+    const want = (shape as number[]).reduce((a, b) => a * b, 1);
+    if (row !== want) {
+      throw new UserError(`data.shape: [${shape.join(', ')}] holds ${want} values but each example has ${row}`, `use a shape whose product is ${row}`);
+    }
+    split.inputs = { ...split.inputs, x: { data: x.data, shape: [x.shape[0], ...(shape as number[])] } };
+  }
+}
+
+/** `data: {scale: 0.0625}` multiplies every input value (e.g. digits' 0–16 pixels into [0, 1]). */
+function scaleRows(dataset: Dataset, scale: unknown): void {
+  if (typeof scale !== 'number' || !Number.isFinite(scale) || scale === 0) {
+    throw new UserError(`data.scale: expected a non-zero number, found ${JSON.stringify(scale)}`, 'e.g. data: {scale: 0.0625}');
+  }
+  for (const split of [dataset.train, dataset.test]) {
+    const x = split.inputs.x;
+    if (!(x.data instanceof Float32Array)) throw new UserError('data.scale: the inputs are integer token ids', 'drop data.scale for text data');
+    const data = new Float32Array(x.data.length);
+    for (let i = 0; i < data.length; i++) data[i] = x.data[i] * scale;
+    split.inputs = { ...split.inputs, x: { data, shape: x.shape } };
+  }
 }

@@ -1,0 +1,45 @@
+/** Small pure helpers: close-name suggestions, half floats, .npy reading. */
+import { describe, expect, it } from 'vitest';
+import { closeNames, floatToHalf, halfToFloat, readNpy } from '../src/index.js';
+import { fixture } from './helpers.js';
+
+describe('closeNames', () => {
+  it('prefers names containing the query, then small edit distances', () => {
+    const names = ['/relu1/Relu_output_0', '/relu3/Relu_output_0', 'fc2.weight', 'fc2.bias', 'logits', 'hidden'];
+    expect(closeNames('relu3', names)[0]).toBe('/relu3/Relu_output_0');
+    expect(closeNames('fc2.weights', names)[0]).toBe('fc2.weight');
+    expect(closeNames('logit', names)).toEqual(['logits']);
+    expect(closeNames('zzzzzzzzzz', names)).toEqual([]);
+  });
+});
+
+describe('half floats', () => {
+  it('round-trip exactly representable values and round others to nearest', () => {
+    for (const v of [0, 1, -2.5, 65504, 2 ** -14, 2 ** -24, -0.375, 1000.5]) expect(halfToFloat(floatToHalf(v))).toBe(v);
+    expect(halfToFloat(floatToHalf(0.1))).toBe(0.0999755859375);
+    expect(halfToFloat(floatToHalf(1024.5))).toBe(1024); // ties to even
+    expect(halfToFloat(floatToHalf(1e6))).toBe(Infinity);
+    expect(halfToFloat(floatToHalf(1e-9))).toBe(0);
+    expect(Number.isNaN(halfToFloat(floatToHalf(NaN)))).toBe(true);
+    expect(floatToHalf(1)).toBe(0x3c00);
+  });
+});
+
+describe('readNpy', () => {
+  it('reads the shapes data set written by numpy', () => {
+    const x = readNpy(fixture('shapes-train-x.npy'));
+    expect(x.dtype).toBe('float32');
+    expect(x.shape).toEqual([1200, 1, 16, 16]);
+    let lo = Infinity;
+    let hi = -Infinity;
+    for (const v of x.data as Float32Array) {
+      lo = Math.min(lo, v);
+      hi = Math.max(hi, v);
+    }
+    expect(lo).toBeGreaterThanOrEqual(0);
+    expect(hi).toBeLessThanOrEqual(1);
+    const y = readNpy(fixture('shapes-train-y.npy'));
+    expect(y.dtype).toBe('int64');
+    expect(new Set(Array.from(y.data as BigInt64Array, Number))).toEqual(new Set([0, 1, 2, 3]));
+  });
+});

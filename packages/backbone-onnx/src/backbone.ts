@@ -343,6 +343,20 @@ export class OnnxBackbone implements Backbone {
     const wrtKeys = request.wrt ?? ['x'];
     const wrt = wrtKeys.map((k) => (k === 'x' ? this.inputName : k));
     const inputSet = new Set([this.inputName, ...this.auxInputNames]);
+    if (rows === 0) {
+      // nothing to differentiate: empty input gradients, zero weight gradients
+      const feeds0 = this.graphFeeds(inputs);
+      const model = decodeModelProto(readFileSync(this.modelPath), this.modelPath);
+      const grads: Record<string, FloatTensor> = {};
+      wrt.forEach((w, i) => {
+        if (inputSet.has(w)) grads[wrtKeys[i]] = { data: new Float32Array(0), shape: [...feeds0[w].shape] };
+        else {
+          const p = readInitializer(model, w, this.modelPath);
+          grads[wrtKeys[i]] = { data: new Float32Array(p.data.length), shape: p.shape };
+        }
+      });
+      return { outputs: await this.forward(inputs), grads };
+    }
     const engine = await this.vjpEngine(wrt);
     const feeds = this.graphFeeds(inputs);
     const outParts: FloatTensor[] = [];

@@ -1,3 +1,15 @@
+/**
+ * @sop/backbone-onnx — any .onnx model as a SOP backbone (onnxruntime-node, CPU by default).
+ *
+ *   backbone: {use: onnx, path: model.onnx, input?, output?, hidden?, embeddings?, classifierWeight?,
+ *              expose?: [tensor names], maxBatch?: 64, executionProviders?: ['cpu'], threads?, graphOptimizationLevel?}
+ *
+ * - `OnnxBackbone.load(options)`: one session, chunked forward, intermediates exposed via a cached model copy
+ *   (`.sop-cache/` next to the model, or the OS temp dir), `vjp` through ./grad (createVjp).
+ * - `inspectModel(path)` + `formatInspection(info)`: what `sop inspect MODEL.onnx` prints.
+ * - Graph helpers: `loadModelProto`, `saveModelProto`, `exposeOutputs`, `findLastSpatialTensor`, `annotateShapes`,
+ *   `readInitializer`; sessions: `createSession`, `toOrtTensor`, `fromOrtTensor`.
+ */
 export * from './module.js';
 export { OnnxBackbone, DEFAULT_MAX_BATCH } from './backbone.js';
 export { parseOnnxBackboneOptions, resolveModelPath } from './options.js';

@@ -144,6 +144,27 @@ const cases: Case[] = [
   { name: 'AveragePool count_include_pad=0', nodes: [node('AveragePool', ['x'], y, { kernel_shape: [3, 3], strides: [2, 2], pads: [1, 1, 1, 1] })], inputs: { x: [2, 2, 6, 5] } },
   { name: 'AveragePool count_include_pad=1', nodes: [node('AveragePool', ['x'], y, { kernel_shape: [2, 3], strides: [1, 2], pads: [1, 0, 0, 1], count_include_pad: 1 })], inputs: { x: [1, 3, 4, 5] } },
   { name: 'GlobalAveragePool', nodes: [node('GlobalAveragePool', ['x'], y)], inputs: { x: [2, 3, 2, 3] } },
+  // More activations, padding, transposed convolution, instance norm
+  { name: 'PRelu per-channel slope', nodes: [node('PRelu', ['a', 's'], y)], inputs: { a: [2, 3, 2], s: [3, 1] }, values: (n, v) => (n === 'a' ? awayFromZero(n, v) : v), eps: 1e-3 },
+  { name: 'HardSigmoid', nodes: [node('HardSigmoid', ['a'], y, { alpha: { float: 0.3 } })], inputs: { a: [8] }, values: (_, v) => v.map((x) => x * 2.5), eps: 1e-3 },
+  { name: 'HardSwish', nodes: [node('HardSwish', ['a'], y)], inputs: { a: [10] }, values: (_, v) => v.map((x) => x * 4.5), eps: 1e-3 },
+  { name: 'Softsign', nodes: [node('Softsign', ['a'], y)], inputs: { a: [6] } },
+  { name: 'Pad constant (pads and crops)', nodes: [node('Pad', ['a', 'p', 'cv'], y)], inputs: { a: [2, 3, 4] }, initializers: [int64Tensor('p', [6], [0, 1, -1, 1, 0, 2]), floatTensor('cv', [], [0.5])] },
+  {
+    name: 'ConvTranspose stride 2, pads, output_padding (input grad)',
+    nodes: [node('ConvTranspose', ['x', 'w', 'b'], y, { strides: [2, 2], pads: [1, 0, 0, 1], output_padding: [1, 0], group: 2 })],
+    inputs: { x: [2, 4, 3, 3], w: [4, 3, 3, 2], b: [6] },
+    wrt: ['x', 'b'],
+  },
+  {
+    name: 'InstanceNormalization',
+    nodes: [node('InstanceNormalization', ['a', 's', 'b'], y, { epsilon: { float: 1e-4 } })],
+    inputs: { a: [2, 3, 2, 3], s: [3], b: [3] },
+  },
+  { name: 'Einsum batched contraction', nodes: [node('Einsum', ['a', 'b'], y, { equation: 'bij,bjk->bik' })], inputs: { a: [2, 3, 4], b: [2, 4, 5] } },
+  { name: 'Einsum summed-only index and implicit output', nodes: [node('Einsum', ['a', 'b'], y, { equation: 'ij,jk' })], inputs: { a: [3, 4], b: [4, 2] } },
+  { name: 'Einsum index only in one operand (broadcast back)', nodes: [node('Einsum', ['a', 'b'], y, { equation: 'ijs,jk->ik' })], inputs: { a: [3, 4, 2], b: [4, 2] } },
+  { name: 'Einsum ellipsis with broadcasting', nodes: [node('Einsum', ['a', 'b'], y, { equation: '...ij,...jk->...ik' })], inputs: { a: [2, 3, 4], b: [1, 4, 2] } },
   // No gradient through shape computations
   {
     name: 'Shape/ConstantOfShape/Range/Equal are constants',
@@ -196,20 +217,20 @@ describe('per-op gradient rules vs finite differences', () => {
 describe('gradient model structure', () => {
   it('throws a UserError naming an unsupported op and its node', () => {
     const model = makeModel({
-      nodes: [{ ...node('Einsum', ['a', 'b'], y, { equation: 'ij,jk->ik' }), name: 'my_einsum' }],
+      nodes: [{ ...node('LpNormalization', ['a'], ['t']), name: 'my_lpnorm' }, node('Mul', ['t', 'b'], y)],
       inputs: [
         { name: 'a', shape: [2, 3] },
-        { name: 'b', shape: [3, 4] },
+        { name: 'b', shape: [2, 3] },
       ],
       outputs: ['y'],
     });
     expect(() => buildGradientModel(model, { output: 'y', wrt: ['a'] })).toThrow(UserError);
-    expect(() => buildGradientModel(model, { output: 'y', wrt: ['a'] })).toThrow(/Einsum.*my_einsum/);
+    expect(() => buildGradientModel(model, { output: 'y', wrt: ['a'] })).toThrow(/LpNormalization.*my_lpnorm/);
   });
 
   it('ignores unsupported ops off the gradient path', async () => {
     const model = makeModel({
-      nodes: [node('Einsum', ['b', 'b'], ['bb'], { equation: 'ij,ij->ij' }), node('Mul', ['a', 'bb'], y)],
+      nodes: [node('LpNormalization', ['b'], ['bb']), node('Mul', ['a', 'bb'], y)],
       inputs: [
         { name: 'a', shape: [2, 3] },
         { name: 'b', shape: [2, 3] },
@@ -221,7 +242,13 @@ describe('gradient model structure', () => {
     const a = rand(6, 1);
     const b = rand(6, 2);
     const res = await gs.run(toOrt({ a: { data: a, shape: [2, 3] }, b: { data: b, shape: [2, 3] }, y_grad: { data: new Float32Array(6).fill(1), shape: [2, 3] } }));
-    expect(Array.from(res.a_grad.data as Float32Array)).toEqual(Array.from(b.map((v) => v * v)));
+    // LpNormalization (p=2, axis=-1) of b, with the all-ones cotangent: d/da (a · bb) = bb.
+    const norm = [0, 1].flatMap((r) => {
+      const row = Array.from(b.slice(r * 3, r * 3 + 3));
+      const n = Math.hypot(...row);
+      return row.map((v) => v / n);
+    });
+    (res.a_grad.data as Float32Array).forEach((g, i) => expect(g).toBeCloseTo(norm[i], 5));
   });
 
   it('MaxPool gradients go to the first maximum of tied windows, like MaxPool Indices', async () => {

@@ -1,11 +1,11 @@
 /** createVjp: on-disk cache, per-wrt sessions, flat cotangents, fed weights, errors. */
-import { copyFileSync, readFileSync, readdirSync, statSync } from 'node:fs';
+import { copyFileSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { UserError } from '@sop/core';
 import { createVjp } from '../src/grad/index.js';
-import { floatValues, onnx } from '../src/grad/proto.js';
-import { gradFixtures, rand, tempCache } from '../src/grad/testing.js';
+import { floatTensor, floatValues, onnx } from '../src/grad/proto.js';
+import { gradFixtures, makeModel, rand, tempCache } from '../src/grad/testing.js';
 
 const single = { intraOpNumThreads: 1 };
 
@@ -62,6 +62,61 @@ describe('createVjp', () => {
     expect(Array.from(base.grads['fc.bias'].data).map((g) => +g.toFixed(5))).toEqual(
       Array.from({ length: 5 }, (_, j) => +(cot[j] + cot[5 + j]).toFixed(5)),
     );
+    await v.dispose();
+  });
+
+  it('shapes a flat cotangent with several symbolic dims from the fed inputs', async () => {
+    const dir = tempCache();
+    const path = join(dir, 'seq.onnx');
+    const w = rand(12, 3);
+    const model = makeModel({
+      nodes: [{ opType: 'MatMul', input: ['x', 'w'], output: ['y'] }],
+      inputs: [{ name: 'x', shape: ['batch', 'len', 4] }],
+      outputs: ['y'],
+      initializers: [floatTensor('w', [4, 3], w)],
+    });
+    writeFileSync(path, onnx.ModelProto.encode(model).finish());
+    const v = await createVjp(path, { output: 'y', wrt: ['x', 'w'], sessionOptions: single });
+    const x = { data: rand(2 * 5 * 4, 4), shape: [2, 5, 4] };
+    const cot = rand(2 * 5 * 3, 5);
+    const r = await v.vjp({ x }, cot);
+    // dx = cot · wᵀ, dw = Σ xᵀ · cot
+    const dx = new Float32Array(40);
+    const dw = new Float32Array(12);
+    for (let r0 = 0; r0 < 10; r0++) {
+      for (let i = 0; i < 4; i++) {
+        for (let j = 0; j < 3; j++) {
+          dx[r0 * 4 + i] += cot[r0 * 3 + j] * w[i * 3 + j];
+          dw[i * 3 + j] += x.data[r0 * 4 + i] * cot[r0 * 3 + j];
+        }
+      }
+    }
+    expect(r.grads.x.shape).toEqual([2, 5, 4]);
+    r.grads.x.data.forEach((g, i) => expect(g).toBeCloseTo(dx[i], 5));
+    r.grads.w.data.forEach((g, i) => expect(g).toBeCloseTo(dw[i], 5));
+    await v.dispose();
+  });
+
+  it('differentiates initializers that are also listed as graph inputs (keep_initializers_as_inputs exports)', async () => {
+    const dir = tempCache();
+    const path = join(dir, 'old-style.onnx');
+    const w = rand(6, 7);
+    const model = makeModel({
+      nodes: [{ opType: 'MatMul', input: ['x', 'w'], output: ['y'] }],
+      inputs: [
+        { name: 'x', shape: ['batch', 2] },
+        { name: 'w', shape: [2, 3] },
+      ],
+      outputs: ['y'],
+      initializers: [floatTensor('w', [2, 3], w)],
+    });
+    writeFileSync(path, onnx.ModelProto.encode(model).finish());
+    const v = await createVjp(path, { output: 'y', wrt: ['w'], sessionOptions: single });
+    const x = { data: Float32Array.from([1, 2, 3, 4]), shape: [2, 2] };
+    const r = await v.vjp({ x }, new Float32Array(6).fill(1));
+    // dw[i][j] = Σ_rows x[r][i]
+    expect(Array.from(r.grads.w.data)).toEqual([4, 4, 4, 6, 6, 6]);
+    expect(r.outputs.y[0]).toBeCloseTo(w[0] + 2 * w[3], 5);
     await v.dispose();
   });
 

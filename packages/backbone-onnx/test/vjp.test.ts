@@ -57,6 +57,10 @@ describe('vjp', () => {
         expect(Math.abs(g.data[c * 16 + k] - s)).toBeLessThan(1e-4);
       }
     }
+    const empty = await b.vjp({ x: { data: new Float32Array(0), shape: [0, 30] } }, { cotangents: { output: { data: new Float32Array(0), shape: [0, 2] } }, wrt: ['x', 'out.weight'] });
+    expect(empty.grads.x.shape).toEqual([0, 30]);
+    expect(empty.grads['out.weight'].shape).toEqual([2, 16]);
+    expect(empty.outputs.output.shape).toEqual([0, 2]);
     await b.dispose();
   });
 

@@ -10,6 +10,7 @@ import { GraphInfo, topoSort } from './graph-info.js';
 import {
   DT,
   FLOAT_TYPES,
+  type IModelProto,
   type INodeProto,
   type IValueInfoProto,
   type ModelProto,
@@ -21,6 +22,7 @@ import {
   valueInfoShape,
 } from './proto.js';
 import type { GradRule, RuleContext } from './rule.js';
+import { einsumRule } from './rules-einsum.js';
 import { elementwiseRules } from './rules-elementwise.js';
 import { nnRules } from './rules-nn.js';
 import { shapeRules } from './rules-shape.js';
@@ -45,7 +47,7 @@ export interface GradientSignature {
 
 export const GRAD_METADATA_KEY = 'sop.grad';
 /** Bumped whenever the generated graphs change (part of the on-disk cache key). */
-export const GRAD_BUILDER_VERSION = '1';
+export const GRAD_BUILDER_VERSION = '2';
 
 /** Ops through which no gradient flows (integer/boolean results, constants, rounding). */
 const NO_GRADIENT = new Set([
@@ -55,7 +57,7 @@ const NO_GRADIENT = new Set([
   'Bernoulli',
 ]);
 
-const RULES: Record<string, GradRule> = { ...elementwiseRules, ...shapeRules, ...nnRules };
+const RULES: Record<string, GradRule> = { ...elementwiseRules, ...shapeRules, ...nnRules, Einsum: einsumRule };
 const MS_RULES: Record<string, GradRule> = { Gelu: elementwiseRules.Gelu, FastGelu: elementwiseRules.FastGelu };
 
 /** The op types this builder can differentiate (default domain). */
@@ -75,7 +77,7 @@ function defaultOpset(model: ModelProto): number {
 }
 
 /** Build the gradient model. Does not modify `model`. */
-export function buildGradientModel(model: ModelProto, opts: GradientModelOptions): ModelProto {
+export function buildGradientModel(model: IModelProto, opts: GradientModelOptions): ModelProto {
   const m = onnx.ModelProto.decode(onnx.ModelProto.encode(model).finish());
   const graph = m.graph;
   if (!graph) throw new UserError('the ONNX model has no graph', 'check that the file is a valid ONNX model');
@@ -222,9 +224,10 @@ export function buildGradientModel(model: ModelProto, opts: GradientModelOptions
   // overridable); createVjp feeds their stored values when the caller does not.
   const promoted = new Set<string>();
   for (const w of wrt) {
-    if (inputNames.has(w)) continue;
+    if (!initNames.has(w)) continue;
     const t = (graph.initializer ?? []).find((x) => x.name === w)!;
-    extraInputs.push(valueInfo(w, t.dataType ?? DT.FLOAT, tensorDims(t)));
+    // (An initializer already listed as an input, as old exporters wrote them, just loses its default value.)
+    if (!inputNames.has(w)) extraInputs.push(valueInfo(w, t.dataType ?? DT.FLOAT, tensorDims(t)));
     signature.params.push(w);
     promoted.add(w);
   }
@@ -246,7 +249,7 @@ export function buildGradientModel(model: ModelProto, opts: GradientModelOptions
 }
 
 /** Read the signature that buildGradientModel stored in a gradient model. */
-export function gradientSignature(model: ModelProto): GradientSignature | undefined {
+export function gradientSignature(model: IModelProto): GradientSignature | undefined {
   const p = (model.metadataProps ?? []).find((q) => q.key === GRAD_METADATA_KEY);
   return p?.value ? (JSON.parse(p.value) as GradientSignature) : undefined;
 }

@@ -1,4 +1,13 @@
-/** Reverse-mode differentiation of ONNX graphs (gradient models run in onnxruntime-node) and a VJP helper. */
+/**
+ * Reverse-mode differentiation of ONNX graphs, run in onnxruntime-node.
+ *
+ * - `buildGradientModel(model, {output, wrt})`: a new ModelProto = the forward graph + a cotangent input
+ *   `<output>_grad` + outputs `<wrt>_grad` (VJPs). Initializers named in `wrt` become graph inputs. Per-op rules live
+ *   in rules-*.ts (SUPPORTED_GRADIENT_OPS lists them); an op without a rule on the gradient path is a UserError naming
+ *   the op and node. Needs opset ≥ 13 (may raise the opset to 16 for ScatterElements with reduction).
+ * - `createVjp(modelPath, {output, wrt})`: builds/caches that model on disk (`<model dir>/.sop-cache/` or the OS temp
+ *   dir), one session per wrt set, feeds stored weight values unless given, and returns `{outputs, grads}` per call.
+ */
 export {
   buildGradientModel,
   gradientSignature,

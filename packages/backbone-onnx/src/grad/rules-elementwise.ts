@@ -106,6 +106,38 @@ export const elementwiseRules: Record<string, GradRule> = {
     }
     return [mask ? e.maskMul(c.g(0)!, mask) : c.g(0)!];
   },
+  PRelu: (c) => {
+    const { e } = c;
+    const g = c.g(0)!;
+    const pos = e.op1('Cast', [e.op1('Greater', [c.x(0), e.f(0)])], { to: DT.FLOAT });
+    const neg = e.sub(e.f(1), pos);
+    return [
+      when(c, 0, () => unb(c, e.mul(g, e.add(pos, e.mul(neg, c.x(1)))), 0)),
+      when(c, 1, () => unb(c, e.mul(g, e.mul(c.x(0), neg)), 1)),
+    ];
+  },
+  HardSigmoid: (c) => {
+    const { e } = c;
+    const alpha = attrFloat(c.node, 'alpha', 0.2);
+    const beta = attrFloat(c.node, 'beta', 0.5);
+    const z = e.add(e.mul(c.x(0), e.f(alpha)), e.f(beta));
+    const inside = e.op1('And', [e.op1('Greater', [z, e.f(0)]), e.op1('Less', [z, e.f(1)])]);
+    return [e.maskMul(e.mul(c.g(0)!, e.f(alpha)), inside)];
+  },
+  HardSwish: (c) => {
+    const { e } = c;
+    const x = c.x(0);
+    // y = x·clip(x/6 + 1/2, 0, 1): slope 0 below -3, 1 above 3, x/3 + 1/2 between.
+    const mid = e.op1('And', [e.op1('Greater', [x, e.f(-3)]), e.op1('Less', [x, e.f(3)])]);
+    const above = e.op1('Cast', [e.op1('GreaterOrEqual', [x, e.f(3)])], { to: DT.FLOAT });
+    const slope = e.add(e.op1('Where', [mid, e.add(e.mul(x, e.f(1 / 3)), e.f(0.5)), e.f(0)]), above);
+    return [e.mul(c.g(0)!, slope)];
+  },
+  Softsign: (c) => {
+    const { e } = c;
+    const d = e.add(e.f(1), e.op1('Abs', [c.x(0)]));
+    return [e.div(c.g(0)!, e.mul(d, d))];
+  },
   Softplus: (c) => [c.e.mul(c.g(0)!, c.e.op1('Sigmoid', [c.x(0)]))],
   Tanh: (c) => [c.e.mul(c.g(0)!, c.e.sub(c.e.f(1), c.e.mul(c.y(0), c.y(0))))],
   Sigmoid: (c) => [c.e.mul(c.g(0)!, c.e.mul(c.y(0), c.e.sub(c.e.f(1), c.y(0))))],

@@ -5,7 +5,7 @@
  */
 import { UserError } from '@sop/core';
 import type { Emitter } from './emitter.js';
-import { DT, attrFloat, attrInt, attrInts, attrString, floatTensor } from './proto.js';
+import { DT, attrFloat, attrInt, attrInts, attrString, findAttr, floatTensor } from './proto.js';
 import type { GradRule, RuleContext } from './rule.js';
 
 const range = (a: number, b: number): number[] => Array.from({ length: Math.max(0, b - a) }, (_, i) => a + i);
@@ -173,6 +173,8 @@ function convInputGrad(c: RuleContext, g: string, w: string, geo: ConvGeometry, 
   const ws = c.shapeOf(w);
   if (!ws || !ws.every((d) => typeof d === 'number')) return undefined;
   const [m, cg] = ws as number[];
+  // Few input channels (e.g. the image itself): onnxruntime's blocked Conv wastes most of its lanes; ConvTranspose wins.
+  if (cg * group < 8) return undefined;
   const full = kernel.map((k, i) => dilations[i] * (k - 1));
   const pb = full.map((f, i) => f - padsBegin[i]);
   const pe = full.map((f, i) => f - padsEnd[i]);
@@ -428,6 +430,62 @@ const globalMaxPool: GradRule = (c) => {
   return [e.maskMul(e.op1('Expand', [c.g(0)!, e.shape(x)]), mask)];
 };
 
+/** ConvTranspose: the input gradient is the forward Conv with the same weights and attributes. */
+const convTranspose: GradRule = (c) => {
+  const { e } = c;
+  const node = c.node;
+  if (c.need(1)) {
+    throw new UserError(
+      `cannot differentiate ConvTranspose node "${node.name ?? ''}" with respect to its weight`,
+      'differentiate with respect to the inputs, or to weights of other layers',
+    );
+  }
+  if (findAttr(node, 'output_shape') || attrString(node, 'auto_pad', 'NOTSET') !== 'NOTSET') {
+    throw new UserError(
+      `cannot differentiate ConvTranspose node "${node.name ?? ''}" with output_shape/auto_pad`,
+      'export the layer with explicit pads (torch.onnx.export does)',
+    );
+  }
+  const geo = geometry(c);
+  const g = c.g(0)!;
+  const out: (string | undefined)[] = [undefined, undefined, undefined];
+  if (c.need(0)) {
+    out[0] = e.op1('Conv', [g, c.x(1)], {
+      strides: geo.strides,
+      dilations: geo.dilations,
+      pads: [...geo.padsBegin, ...geo.padsEnd],
+      group: attrInt(node, 'group', 1),
+      kernel_shape: geo.kernel,
+    });
+  }
+  if (c.x(2) && c.need(2)) out[2] = e.reduceSum(g, [0, ...range(2, 2 + geo.nsp)], false);
+  return out;
+};
+
+const instanceNorm: GradRule = (c) => {
+  const { e } = c;
+  const [x, scale, bias] = [0, 1, 2].map((i) => c.x(i));
+  const g = c.g(0)!;
+  const r = c.requireRank(x);
+  const eps = attrFloat(c.node, 'epsilon', 1e-5);
+  const axes = range(2, r);
+  const u = (v: string): string => e.unsqueeze(v, range(1, r - 1));
+  const mean = e.reduceMean(x, axes, true);
+  const xc = e.sub(x, mean);
+  const inv = e.op1('Reciprocal', [e.op1('Sqrt', [e.add(e.reduceMean(e.mul(xc, xc), axes, true), e.f(eps))])]);
+  const xhat = e.mul(xc, inv);
+  const out: (string | undefined)[] = [];
+  if (c.need(0)) {
+    const dxhat = e.mul(g, u(scale));
+    const m1 = e.reduceMean(dxhat, axes, true);
+    const m2 = e.reduceMean(e.mul(dxhat, xhat), axes, true);
+    out[0] = e.mul(inv, e.sub(e.sub(dxhat, m1), e.mul(xhat, m2)));
+  }
+  if (c.need(1)) out[1] = e.reduceSum(e.mul(g, xhat), [0, ...axes], false);
+  if (bias && c.need(2)) out[2] = e.reduceSum(g, [0, ...axes], false);
+  return out;
+};
+
 export const nnRules: Record<string, GradRule> = {
   MatMul: matMul,
   Gemm: gemm,
@@ -438,4 +496,6 @@ export const nnRules: Record<string, GradRule> = {
   AveragePool: averagePool,
   GlobalAveragePool: globalAveragePool,
   GlobalMaxPool: globalMaxPool,
+  ConvTranspose: convTranspose,
+  InstanceNormalization: instanceNorm,
 };

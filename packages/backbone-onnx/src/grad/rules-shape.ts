@@ -4,7 +4,8 @@
  * dynamic batch or sequence length works.
  */
 import type { Emitter } from './emitter.js';
-import { FLOAT_TYPES, attrInt, attrInts, floatTensor } from './proto.js';
+import { UserError } from '@sop/core';
+import { FLOAT_TYPES, attrInt, attrInts, attrString, floatTensor } from './proto.js';
 import type { GradRule, RuleContext } from './rule.js';
 
 const reshapeBack: GradRule = (c) => [c.e.reshapeLike(c.g(0)!, c.x(0))];
@@ -85,6 +86,20 @@ export const shapeRules: Record<string, GradRule> = {
   Flatten: reshapeBack,
   Squeeze: reshapeBack,
   Unsqueeze: reshapeBack,
+  Pad: (c) => {
+    const { e } = c;
+    const mode = attrString(c.node, 'mode', 'constant');
+    if (mode !== 'constant') {
+      throw new UserError(
+        `cannot differentiate Pad node "${c.node.name ?? ''}" with mode=${mode}`,
+        'only constant padding is differentiable here; use zero/constant padding in the model',
+      );
+    }
+    // The adjoint of padding is cropping by the same amounts: Pad with negated pads (negative pads crop).
+    const ins = c.node.input ?? [];
+    const negPads = e.neg(ins[1]);
+    return [e.op1('Pad', [c.g(0)!, negPads, '', ...(ins[3] ? [ins[3]] : [])])];
+  },
   Transpose: (c) => {
     const perm = attrInts(c.node, 'perm');
     if (!perm) return [c.e.op1('Transpose', [c.g(0)!])];

@@ -56,6 +56,12 @@ export async function buildPipeline(container: Container, loaded: LoadedConfig, 
   const dataset: Dataset = await loader.load({ ...config.data, baseDir, seed, task: config.task });
   if (config.data.shape !== undefined) reshapeRows(dataset, config.data.shape);
   if (config.data.scale !== undefined) scaleRows(dataset, config.data.scale);
+  if (typeof config.data.modality === 'string') {
+    if (!['tabular', 'image', 'text', 'map'].includes(config.data.modality)) {
+      throw new UserError(`data.modality: expected tabular, image, text or map, found '${config.data.modality}'`, 'e.g. data: {modality: image}');
+    }
+    dataset.modality = config.data.modality as Dataset['modality'];
+  } else if (dataset.modality === 'tabular' && dataset.train.inputs.x.shape.length === 4) dataset.modality = 'image';
   if (dataset.task !== config.task) {
     throw new UserError(`task: the config says '${config.task}' but the data set '${dataset.name}' is '${dataset.task}'`, `set task: ${dataset.task}`);
   }

@@ -175,6 +175,7 @@ function defaultModality(x: TensorData): Modality {
 }
 
 interface Pair {
+  masks?: { data: Float32Array; shape: number[] };
   x: TensorData;
   aux: Record<string, TensorData>;
   y: NpyArray;
@@ -211,12 +212,22 @@ function readPair(options: DataLoaderOptions, block: Record<string, unknown>, wh
       aux[name] = t;
     }
   }
-  return { x, aux, y, xPath, yPath };
+  let masks: Pair['masks'];
+  const masksRel = optString(block, 'masks', undefined, where);
+  if (masksRel) {
+    const p = resolvePath(options, masksRel);
+    const m = readNpy(p, `${where}.masks (.npy)`);
+    if (m.shape[0] !== x.shape[0]) {
+      throw new UserError(`${p}: holds ${m.shape[0]} masks (shape [${m.shape.join(', ')}]) but ${xPath} holds ${x.shape[0]} rows`, 'save one ground-truth mask per row of x');
+    }
+    masks = { data: Float32Array.from(m.values ?? Array.from(m.ints ?? [], Number)), shape: m.shape };
+  }
+  return { x, aux, y, xPath, yPath, masks };
 }
 
 /**
  * `data: {use: npy, path: DIR (x.npy + y.npy) | x: FILE, y: FILE, aux?: {name: FILE}, split?: 0.2, test?: {path | x, y, aux},
- * dtype?, modality?}`. `aux` adds auxiliary inputs row for row (e.g. `segments` [N, H, W] for the segments feature
+ * masks?: FILE (ground-truth input masks [N, ...], e.g. object masks [N, H, W]), classNames?, dtype?, modality?}`. `aux` adds auxiliary inputs row for row (e.g. `segments` [N, H, W] for the segments feature
  * space, `attention_mask`); int64 files stay int64.
  * x may have any shape [N, ...]; int64 x stays int64 (token ids) unless `dtype: float32`, other dtypes load as float32.
  * Classification labels are integer-valued (int or float dtypes) [N] or [N, 1]; regression labels are [N] or [N, k].
@@ -265,18 +276,35 @@ export const npyLoader: DataLoader = {
       const e = encodeClassLabels(all, (i) => `row ${i}`);
       numOutputs = e.numOutputs;
       classNames = e.classNames;
+      const given = options.classNames;
+      if (given !== undefined) {
+        if (!Array.isArray(given) || given.length !== numOutputs || !given.every((g) => typeof g === 'string')) {
+          throw new UserError(`data.classNames: expected a list of ${numOutputs} names, found ${JSON.stringify(given)}`, 'give one name per class, in class-index order');
+        }
+        classNames = given as string[];
+      }
     }
     let trainSplit: DatasetSplit;
     let testSplit: DatasetSplit;
     const testFraction = splitFraction(options);
     if (test) {
-      trainSplit = { inputs: { ...train.aux, x: train.x }, labels: yTrain };
-      testSplit = { inputs: { ...test.aux, x: test.x }, labels: yTest! };
+      trainSplit = { inputs: { ...train.aux, x: train.x }, labels: yTrain, ...(train.masks ? { inputMasks: train.masks } : {}) };
+      testSplit = { inputs: { ...test.aux, x: test.x }, labels: yTest!, ...(test.masks ? { inputMasks: test.masks } : {}) };
     } else {
       const idx = splitIndices(train.x.shape[0], testFraction, options.seed ?? 0);
       const full = { inputs: { ...train.aux, x: train.x }, labels: yTrain, labelWidth: task === 'regression' ? numOutputs : 1 };
       trainSplit = subset(full, idx.train);
       testSplit = subset(full, idx.test);
+      if (train.masks) {
+        const row = train.masks.data.length / train.masks.shape[0];
+        const pick = (rows: ArrayLike<number>) => {
+          const data = new Float32Array(rows.length * row);
+          for (let i = 0; i < rows.length; i++) data.set(train.masks!.data.subarray(rows[i] * row, (rows[i] + 1) * row), i * row);
+          return { data, shape: [rows.length, ...train.masks!.shape.slice(1)] };
+        };
+        trainSplit.inputMasks = pick(idx.train);
+        testSplit.inputMasks = pick(idx.test);
+      }
     }
     const modality = (optString(options, 'modality') as Modality | undefined) ?? defaultModality(train.x);
     if (!['tabular', 'image', 'text', 'map'].includes(modality)) throw new UserError(`data.modality: unknown modality '${modality}'`, 'use tabular, image, text or map');

@@ -85,3 +85,27 @@ for (const f of fixtures) {
     });
   });
 }
+
+describe.skipIf(!existsSync(join(dir, 'digits-cnn.onnx')) || !existsSync(join(dir, 'digits-cnn.reference.json')))('digits-cnn GradCAM', () => {
+  it('gradient w.r.t. the last conv activation is constant over space (it feeds a global average pool)', async () => {
+    const meta = JSON.parse(readFileSync(join(dir, 'digits-cnn.json'), 'utf8')) as { lastSpatial?: string };
+    const ref = JSON.parse(readFileSync(join(dir, 'digits-cnn.reference.json'), 'utf8')) as {
+      inputs: Record<string, { shape: number[]; data: number[] }>;
+      intermediates: Record<string, { shape: number[] }>;
+    };
+    const act = meta.lastSpatial ?? '/relu3/Relu_output_0';
+    const vjp = await createVjp(join(dir, 'digits-cnn.onnx'), { output: 'logits', wrt: [act], cacheDir: cache, sessionOptions: { intraOpNumThreads: 1 } });
+    vjps.push(vjp);
+    const x = ref.inputs.x;
+    const cot = rand(x.shape[0] * 10, 11);
+    const r = await vjp.vjp({ x: { data: Float32Array.from(x.data), shape: x.shape } }, cot);
+    const g = r.grads[act];
+    expect(g.shape).toEqual(ref.intermediates[act].shape);
+    const [n, c, h, w] = g.shape;
+    const hw = h * w;
+    for (let k = 0; k < n * c; k++) {
+      for (let p = 1; p < hw; p++) expect(g.data[k * hw + p]).toBeCloseTo(g.data[k * hw], 6);
+    }
+    expect(Math.max(...Array.from(g.data, Math.abs))).toBeGreaterThan(0);
+  });
+});

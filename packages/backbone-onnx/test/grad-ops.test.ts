@@ -269,10 +269,34 @@ describe('gradient model structure', () => {
   it('rejects unknown names, non-float wrt and old opsets with UserErrors', () => {
     const model = makeModel({ nodes: [node('Relu', ['a'], y)], inputs: [{ name: 'a', shape: [2] }, { name: 'i', shape: [2], type: 'int64' }], outputs: ['y'] });
     expect(() => buildGradientModel(model, { output: 'nope', wrt: ['a'] })).toThrow(UserError);
-    expect(() => buildGradientModel(model, { output: 'y', wrt: ['zz'] })).toThrow(/neither a graph input nor an initializer/);
+    expect(() => buildGradientModel(model, { output: 'y', wrt: ['zz'] })).toThrow(/no input, initializer or intermediate/);
     expect(() => buildGradientModel(model, { output: 'y', wrt: ['i'] })).toThrow(/not a floating-point/);
     const old = makeModel({ nodes: [node('Relu', ['a'], y)], inputs: [{ name: 'a', shape: [2] }], outputs: ['y'], opset: 11 });
     expect(() => buildGradientModel(old, { output: 'y', wrt: ['a'] })).toThrow(/opset 13/);
+  });
+
+  it('differentiates with respect to an intermediate activation (GradCAM-style) alongside an input', async () => {
+    const model = makeModel({
+      nodes: [node('Tanh', ['a'], ['t']), node('MatMul', ['t', 'b'], y)],
+      inputs: [
+        { name: 'a', shape: ['batch', 3] },
+        { name: 'b', shape: [3, 2] },
+      ],
+      outputs: ['y'],
+    });
+    const gs = await session(buildGradientModel(model, { output: 'y', wrt: ['t', 'a'] }));
+    const a = rand(6, 1);
+    const b = rand(6, 2);
+    const cot = rand(4, 3);
+    const res = await gs.run(toOrt({ a: { data: a, shape: [2, 3] }, b: { data: b, shape: [3, 2] }, y_grad: { data: cot, shape: [2, 2] } }));
+    const dt = res.t_grad.data as Float32Array;
+    for (let r = 0; r < 2; r++) {
+      for (let i = 0; i < 3; i++) {
+        const expected = cot[r * 2] * b[i * 2] + cot[r * 2 + 1] * b[i * 2 + 1];
+        expect(dt[r * 3 + i]).toBeCloseTo(expected, 5);
+        expect((res.a_grad.data as Float32Array)[r * 3 + i]).toBeCloseTo(expected * (1 - Math.tanh(a[r * 3 + i]) ** 2), 5);
+      }
+    }
   });
 
   it('returns zeros for a wrt tensor the output does not depend on, and leaves the input model untouched', async () => {

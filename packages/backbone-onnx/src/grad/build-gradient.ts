@@ -30,7 +30,10 @@ import { shapeRules } from './rules-shape.js';
 export interface GradientModelOptions {
   /** The forward tensor to differentiate (usually a graph output). */
   output: string;
-  /** Graph inputs and/or initializers to differentiate with respect to. */
+  /**
+   * Graph inputs and/or initializers to differentiate with respect to; also intermediate tensors (node outputs), whose
+   * gradient is the output's sensitivity to that activation (e.g. GradCAM on the last conv feature map).
+   */
   wrt: string[];
 }
 
@@ -106,11 +109,11 @@ export function buildGradientModel(model: IModelProto, opts: GradientModelOption
   }
   if (wrt.length === 0) throw new UserError('gradient requested with respect to nothing', 'pass at least one input or initializer name in wrt');
   for (const w of wrt) {
-    if (!inputNames.has(w) && !initNames.has(w)) {
+    if (!inputNames.has(w) && !initNames.has(w) && !produced.has(w)) {
       const floats = [...inputNames].filter((n) => !initNames.has(n));
       throw new UserError(
-        `cannot differentiate with respect to "${w}": it is neither a graph input nor an initializer of the ONNX model`,
-        `use an input (${floats.join(', ')}) or an initializer name (e.g. ${[...initNames].slice(0, 5).join(', ')})`,
+        `cannot differentiate with respect to "${w}": the ONNX model has no input, initializer or intermediate tensor of that name`,
+        `use an input (${floats.join(', ')}), an initializer (e.g. ${[...initNames].slice(0, 5).join(', ')}) or a node output`,
       );
     }
     const t = info.elemType(w);

@@ -32,6 +32,20 @@ const CASES: BenchCase[] = [
   },
   { name: 'onnx/digits-cnn', path: 'fixtures/onnx/digits-cnn.onnx', output: 'logits', wrt: ['x'], inputs: { x: { shape: [64, 1, 8, 8] } } },
   { name: 'onnx/shapes-vit', path: 'fixtures/onnx/shapes-vit.onnx', output: 'logits', wrt: ['x'], inputs: { x: { shape: [32, 1, 16, 16] } } },
+  {
+    name: 'onnx/digits-cnn (wrt x + all weights)',
+    path: 'fixtures/onnx/digits-cnn.onnx',
+    output: 'logits',
+    wrt: ['x', 'conv1.weight', 'conv1.bias', 'conv2.weight', 'conv2.bias', 'conv3.weight', 'conv3.bias', 'fc1.weight', 'fc1.bias', 'fc2.weight', 'fc2.bias'],
+    inputs: { x: { shape: [64, 1, 8, 8] } },
+  },
+  {
+    name: 'grad/transformer_op17 (wrt x + 7 weights)',
+    path: 'fixtures/grad/transformer_op17.onnx',
+    output: 'output',
+    wrt: ['x', 'types.weight', 'pos', 'cls', 'qkv.weight', 'ln1.weight', 'ff1.bias', 'head.weight'],
+    inputs: { x: { shape: [32, 8, 8] }, ids: { shape: [32, 8], int: 5 } },
+  },
   { name: 'onnx/tabular-mlp', path: 'fixtures/onnx/tabular-mlp.onnx', output: 'logits', wrt: ['x'], inputs: { x: { shape: [64, 30] } } },
   {
     name: 'onnx/token-classifier (wrt tok.weight)',

@@ -165,6 +165,14 @@ const cases: Case[] = [
   { name: 'Einsum summed-only index and implicit output', nodes: [node('Einsum', ['a', 'b'], y, { equation: 'ij,jk' })], inputs: { a: [3, 4], b: [4, 2] } },
   { name: 'Einsum index only in one operand (broadcast back)', nodes: [node('Einsum', ['a', 'b'], y, { equation: 'ijs,jk->ik' })], inputs: { a: [3, 4, 2], b: [4, 2] } },
   { name: 'Einsum ellipsis with broadcasting', nodes: [node('Einsum', ['a', 'b'], y, { equation: '...ij,...jk->...ik' })], inputs: { a: [2, 3, 4], b: [1, 4, 2] } },
+  // Remaining elementwise / reduction rules
+  { name: 'Max Min broadcast', nodes: [node('Max', ['a', 'b'], ['m']), node('Min', ['m', 'c'], y)], inputs: { a: [2, 3], b: [3], c: [2, 1] }, values: (n, v) => distinct(n, v).map((x) => x + (n === 'b' ? 0.37 : n === 'c' ? -0.21 : 0)), eps: 1e-3 },
+  { name: 'Sum (3 inputs) and Mean', nodes: [node('Sum', ['a', 'b', 'c'], ['s']), node('Mean', ['s', 'a'], y)], inputs: { a: [2, 3], b: [3], c: [2, 1] } },
+  { name: 'Abs Sin Cos Reciprocal', nodes: [node('Abs', ['a'], ['t']), node('Sin', ['t'], ['u']), node('Cos', ['a'], ['v']), node('Add', ['u', 'v'], ['w']), node('Add', ['w', 'two'], ['z']), node('Reciprocal', ['z'], y)], inputs: { a: [6] }, initializers: [floatTensor('two', [], [2.5])], values: awayFromZero, eps: 1e-3 },
+  { name: 'Elu Softplus', nodes: [node('Elu', ['a'], ['t'], { alpha: { float: 0.7 } }), node('Softplus', ['t'], y)], inputs: { a: [8] }, values: awayFromZero, eps: 1e-3 },
+  { name: 'GlobalMaxPool', nodes: [node('GlobalMaxPool', ['x'], y)], inputs: { x: [2, 3, 2, 3] }, values: distinct, eps: 1e-3 },
+  { name: 'ReduceSumSquare ReduceMin (opset 13)', nodes: [node('ReduceSumSquare', ['a'], ['s'], { axes: [1] }), node('ReduceMin', ['a'], ['m'], { axes: [1] }), node('Add', ['s', 'm'], y)], inputs: { a: [2, 5] }, opset: 13, values: distinct, eps: 1e-3 },
+  { name: 'GatherElements', nodes: [node('GatherElements', ['a', 'i'], y, { axis: 1 })], inputs: { a: [2, 4] }, initializers: [int64Tensor('i', [2, 3], [0, 3, 0, 1, 1, 2])] },
   // No gradient through shape computations
   {
     name: 'Shape/ConstantOfShape/Range/Equal are constants',

@@ -120,6 +120,21 @@ describe('createVjp', () => {
     await v.dispose();
   });
 
+  it('weightsAsInputs=false keeps weights constant: same gradients, feeding them is refused', async () => {
+    const path = join(gradFixtures, 'cnn_op17.onnx');
+    const wrt = ['x', 'conv2.weight', 'fc.bias'];
+    const a = await createVjp(path, { output: 'output', wrt, cacheDir: tempCache(), sessionOptions: single });
+    const b = await createVjp(path, { output: 'output', wrt, cacheDir: tempCache(), sessionOptions: single, weightsAsInputs: false });
+    const x = { data: rand(2 * 2 * 12 * 12, 12), shape: [2, 2, 12, 12] };
+    const cot = rand(10, 13);
+    const ra = await a.vjp({ x }, cot);
+    const rb = await b.vjp({ x }, cot);
+    for (const w of wrt) rb.grads[w].data.forEach((g, i) => expect(g).toBeCloseTo(ra.grads[w].data[i], 5));
+    await expect(b.vjp({ x, 'fc.bias': { data: new Float32Array(5), shape: [5] } }, cot)).rejects.toThrow(UserError);
+    await a.dispose();
+    await b.dispose();
+  });
+
   it('reports a missing model file as a UserError', async () => {
     await expect(createVjp('/nonexistent/model.onnx', { output: 'y', wrt: ['x'] })).rejects.toThrow(UserError);
   });

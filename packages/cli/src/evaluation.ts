@@ -173,7 +173,8 @@ export async function runEvaluation(ctx: CliContext, container: Container, req: 
     keep,
     budget,
     seed: pipeline.config.train.seed,
-    sweepMode: req.sweepMode,
+    // -F attributions do not depend on keep (same seed), so ranking once and masking is the same sweep at 1/10 the cost
+    sweepMode: req.sweepMode ?? 'mask',
     onProgress: (e) => {
       const key = `${e.stage} ${e.method}`;
       let bar = bars.get(key);

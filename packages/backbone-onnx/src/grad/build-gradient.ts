@@ -35,6 +35,12 @@ export interface GradientModelOptions {
    * gradient is the output's sensitivity to that activation (e.g. GradCAM on the last conv feature map).
    */
   wrt: string[];
+  /**
+   * Make wrt initializers graph inputs so that updated weights can be fed (default true, for fine-tuning). With
+   * false they stay constant initializers: same gradients, and onnxruntime can pre-pack them (faster when the
+   * weights never change, e.g. gradients of a frozen backbone w.r.t. its weights for attribution).
+   */
+  weightsAsInputs?: boolean;
 }
 
 /** What the gradient model's extra inputs/outputs are called (also stored in its metadata under `sop.grad`). */
@@ -50,7 +56,7 @@ export interface GradientSignature {
 
 export const GRAD_METADATA_KEY = 'sop.grad';
 /** Bumped whenever the generated graphs change (part of the on-disk cache key). */
-export const GRAD_BUILDER_VERSION = '2';
+export const GRAD_BUILDER_VERSION = '3';
 
 /** Ops through which no gradient flows (integer/boolean results, constants, rounding). */
 const NO_GRADIENT = new Set([
@@ -227,7 +233,7 @@ export function buildGradientModel(model: IModelProto, opts: GradientModelOption
   // overridable); createVjp feeds their stored values when the caller does not.
   const promoted = new Set<string>();
   for (const w of wrt) {
-    if (!initNames.has(w)) continue;
+    if (!initNames.has(w) || opts.weightsAsInputs === false) continue;
     const t = (graph.initializer ?? []).find((x) => x.name === w)!;
     // (An initializer already listed as an input, as old exporters wrote them, just loses its default value.)
     if (!inputNames.has(w)) extraInputs.push(valueInfo(w, t.dataType ?? DT.FLOAT, tensorDims(t)));

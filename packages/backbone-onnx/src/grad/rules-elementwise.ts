@@ -2,6 +2,7 @@
  * Gradient rules for elementwise ops (broadcasting binary arithmetic, activations, casts) and the softmax family.
  * Formulas follow onnxruntime's training gradient builder; broadcasting is undone with Emitter.unbroadcast.
  */
+import { UserError } from '@sop/core';
 import { DT, FLOAT_TYPES, attrFloat, attrInt, attrString } from './proto.js';
 import type { GradRule, RuleContext } from './rule.js';
 
@@ -176,7 +177,10 @@ function minMax(c: RuleContext, cmp: 'GreaterOrEqual' | 'LessOrEqual'): (string 
 }
 
 function unsupportedArity(c: RuleContext): never {
-  throw new Error(`${c.node.opType} with ${(c.node.input ?? []).length} inputs`);
+  throw new UserError(
+    `cannot differentiate ${c.node.opType} node "${c.node.name ?? ''}" with ${(c.node.input ?? []).length} inputs`,
+    `nest two-input ${c.node.opType} nodes instead`,
+  );
 }
 
 /** d/dx of x·Φ(x) (exact) or of its tanh approximation. Input 1 (com.microsoft BiasGelu-style bias) is not used. */

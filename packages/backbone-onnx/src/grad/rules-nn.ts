@@ -348,30 +348,7 @@ function maxPoolWindows(c: RuleContext): string | undefined {
   const used = exact ? '' : e.mul(e.op1('Div', [spatial, e.i64(kernel)]), e.i64(kernel));
   const xc = exact ? x : e.op1('Slice', [x, e.i64([0, 0]), used, e.i64([2, 3])]);
   let dxc: string;
-  if (!process.env.SOP_MP_OLD) {
-    // Window element (i, j) of every window is the strided slice x[.., i::kh, j::kw] (shaped like y). The first
-    // element equal to the window's max (y) takes the gradient; a ConvTranspose with one-hot kh×kw kernels and
-    // stride k interleaves the kh·kw gradient planes back into place.
-    const ends = exact ? e.i64([2 ** 62, 2 ** 62]) : used;
-    const pieces: string[] = [];
-    let taken: string | undefined;
-    for (let i = 0; i < kh; i++) {
-      for (let j = 0; j < kw; j++) {
-        const sl = e.op1('Slice', [xc, e.i64([i, j]), ends, e.i64([2, 3]), e.i64([kh, kw])]);
-        const eq = e.op1('Equal', [sl, y]);
-        const first = taken ? e.op1('And', [eq, e.op1('Not', [taken])]) : eq;
-        taken = taken ? e.op1('Or', [taken, eq]) : eq;
-        pieces.push(e.op1('Reshape', [e.maskMul(g, first), e.i64([-1, 1, 0, 0])]));
-      }
-    }
-    const kk = kh * kw;
-    const onehot = new Array<number>(kk * kk).fill(0);
-    for (let k = 0; k < kk; k++) onehot[k * kk + k] = 1;
-    const w = e.fresh('maxpool_scatter');
-    e.initializers.push(floatTensor(w, [kk, 1, kh, kw], onehot));
-    const up = e.op1('ConvTranspose', [e.op1('Concat', pieces, { axis: 1 }), w], { strides: [kh, kw], kernel_shape: [kh, kw] });
-    dxc = e.op1('Reshape', [up, e.shape(xc)]);
-  } else if (kh === kw) {
+  if (kh === kw) {
     // Square windows: SpaceToDepth puts window element (i, j) in channel block i·k + j, [N, k·k, C, Ho, Wo] after a
     // free reshape; the first maximum per window is an ArgMax over that axis; DepthToSpace (DCR) undoes the layout.
     const k = kh;

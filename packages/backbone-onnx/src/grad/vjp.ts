@@ -21,6 +21,11 @@ export interface VjpOptions {
   sessionOptions?: ort.InferenceSession.SessionOptions;
   /** Folder for generated gradient models (default: `<model dir>/.sop-cache`, falling back to the OS temp dir). */
   cacheDir?: string;
+  /**
+   * Whether wrt weights become feedable inputs (default true). false keeps them constant (faster; feeding them is then
+   * an error): see GradientModelOptions.weightsAsInputs.
+   */
+  weightsAsInputs?: boolean;
 }
 
 export interface VjpOutput {
@@ -94,7 +99,8 @@ export async function createVjp(modelPath: string, options: VjpOptions): Promise
   };
 
   async function prepare(wrt: string[]): Promise<Prepared> {
-    const key = hash(JSON.stringify({ v: GRAD_BUILDER_VERSION, model: modelHash, output: options.output, wrt }));
+    const weightsAsInputs = options.weightsAsInputs ?? true;
+    const key = hash(JSON.stringify({ v: GRAD_BUILDER_VERSION, model: modelHash, output: options.output, wrt, weightsAsInputs }));
     const file = `${basename(modelPath).replace(/\.onnx$/i, '')}.grad-${key.slice(0, 16)}.onnx`;
     let path: string | undefined;
     for (const dir of cacheDirs()) {
@@ -105,7 +111,7 @@ export async function createVjp(modelPath: string, options: VjpOptions): Promise
     }
     let gradBytes: Uint8Array | undefined;
     if (!path) {
-      const grad = buildGradientModel(model, { output: options.output, wrt });
+      const grad = buildGradientModel(model, { output: options.output, wrt, weightsAsInputs });
       gradBytes = onnx.ModelProto.encode(grad).finish();
       for (const dir of cacheDirs()) {
         try {

@@ -126,7 +126,7 @@ export async function createVjp(modelPath: string, options: VjpOptions): Promise
     const data = gradBytes ?? readFileSync(path!);
     const signature = gradientSignature(onnx.ModelProto.decode(data));
     if (!signature) throw new UserError(`cached gradient model ${path} has no signature`, `delete ${path} and retry`);
-    // Quiet by default: ORT warns that wrt initializers are also graph inputs (intended: they are overridable).
+    // Errors only by default (onnxruntime warnings about the generated graph are not actionable for users).
     const session = await ort.InferenceSession.create(data, { logSeverityLevel: 3, ...options.sessionOptions });
     return { session, signature, path: path ?? '(in memory)' };
   }

@@ -329,7 +329,16 @@ export class HfBackbone implements Backbone {
   async encode(split: DatasetSplit): Promise<{ inputs: Inputs; featureMasks?: Float32Array }> {
     if (this.tokenizer) {
       const enc = this.encodeTexts(split.texts, split.textPairs);
-      const inputs: Inputs = { x: enc.input_ids, attention_mask: enc.attention_mask, token_type_ids: enc.token_type_ids };
+      // special_tokens_mask: 1 on [CLS]/[SEP]-style tokens (not padding). They are not features: the tokens feature space
+      // leaves them out of validFeatures and the attention masker never removes them.
+      const special = new BigInt64Array(enc.segments.length);
+      for (let i = 0; i < special.length; i++) special[i] = enc.segments[i] === 0 && enc.attention_mask.data[i] !== 0n ? 1n : 0n;
+      const inputs: Inputs = {
+        x: enc.input_ids,
+        attention_mask: enc.attention_mask,
+        token_type_ids: enc.token_type_ids,
+        special_tokens_mask: { data: special, shape: [...enc.input_ids.shape] },
+      };
       const featureMasks = split.rationales ? rationaleMasks(enc.spans, split.rationales, this.details.maxLength!) : split.featureMasks;
       return featureMasks ? { inputs, featureMasks } : { inputs };
     }

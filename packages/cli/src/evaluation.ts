@@ -105,7 +105,7 @@ export async function buildExplainers(container: Container, req: EvaluationReque
 }
 
 /** Tokens of one example for text views (from the data's vocabulary or the backbone's tokenizer). */
-function tokensOf(pipeline: Pipeline, inputs: Inputs, i: number): string[] | undefined {
+export function tokensOf(pipeline: Pipeline, inputs: Inputs, i: number): string[] | undefined {
   if (!(inputs.x.data instanceof BigInt64Array)) return undefined;
   const L = inputs.x.shape[1];
   const ids = Array.from(inputs.x.data.subarray(i * L, (i + 1) * L), Number);

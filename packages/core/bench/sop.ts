@@ -1,59 +1,61 @@
 /**
  * SOP cost benchmark (run by `pnpm bench`, or `npx tsx packages/core/bench/sop.ts`).
  *
- * 1. Inference: time of one SOP prediction on a batch ÷ time of the backbone calls SOP makes on that batch (the
- *    B·m masked rows, same chunking). The reference's cost model is "1 projection + m backbone forwards", so the
- *    ratio shows the overhead of the generator, masking and selector on top of the m backbone passes.
- * 2. One training step, split into backbone (frozen forwards on the masked rows), heads (generator + selector forward
- *    and backward, loss) and optimizer (AdamW step).
+ * For each setup — the two bundled ONNX models through `@sop/backbone-onnx`'s OnnxBackbone (shapes-vit: 16×16 images,
+ * 4×4 patches, d = 16; digits-cnn: 8×8 digits, 2×2 patches, d = 16; both with the example configs' groups 16 /
+ * keep 0.25) and a frozen in-core MLP:
+ *
+ * 1. Inference on a batch: time of one SOP prediction ÷ time of the backbone calls SOP makes (the B·m masked rows,
+ *    same chunks), measured in one run with the repetitions interleaved (the order alternates) and medians taken.
+ *    `headsShare` = inference / backbone − 1 is the cost of the group generator, the masking and the selector relative
+ *    to the m backbone passes (the reference's cost model is "1 projection + m backbone forwards").
+ * 2. Per example (batch 1): SOP inference ÷ the m + 1 backbone forwards a prediction needs (its m masked copies in one
+ *    call, plus one plain forward of the example).
+ * 3. One training step (the configs' batch 16), split into backbone (frozen forwards on the masked rows), heads
+ *    (generator + selector forward and backward, masking, loss) and optimizer (AdamW step).
  */
 import { performance } from 'node:perf_hooks';
+import { fileURLToPath } from 'node:url';
 import { MlpBackbone } from '../src/models/mlp.js';
 import { SopModel } from '../src/models/sop.js';
 import { crossEntropy } from '../src/autograd/index.js';
 import { AdamW } from '../src/optim/index.js';
 import { Rng } from '../src/rng.js';
+import { PatchesSpace } from '../src/features/patches.js';
+import { ColumnsSpace } from '../src/features/columns.js';
+import { zeroMasker } from '../src/maskers/zero.js';
+import { loadBuiltinTable } from '../src/data/builtin.js';
 import type { Backbone, BackboneOutputs, ForwardOptions } from '../src/backbone.js';
 import type { FeatureSpace } from '../src/feature-space.js';
 import type { Inputs } from '../src/inputs.js';
-import type { Masker } from '../src/masker.js';
+// core must not depend on @sop/backbone-onnx; the benchmark reaches it by path
+import { OnnxBackbone, readNpy } from '../../backbone-onnx/src/index.js';
 
-function columns(d: number): FeatureSpace {
-  return {
-    kind: 'columns',
-    numFeatures: d,
-    grid: [8, d / 8],
-    featureNames: () => Array.from({ length: d }, (_, i) => `f${i}`),
-    expand: (masks, rows) => ({ data: Float32Array.from(masks), shape: [rows.length, d] }),
-    aggregate: (a) => a,
-    featureValues: (inputs) => ({ data: inputs.x.data as Float32Array, shape: [inputs.x.shape[0], d, 1] }),
-  };
+const FIXTURES = fileURLToPath(new URL('../../../fixtures/onnx/', import.meta.url));
+
+interface Timed extends Backbone {
+  ms: number;
+  calls: number;
+  captured: Array<[Inputs, ForwardOptions | undefined]>;
+  inner: Backbone;
 }
-const zero: Masker = {
-  name: 'zero',
-  apply(inputs, masks, rows, space) {
-    const d = space.numFeatures;
-    const x = inputs.x.data as Float32Array;
-    const out = new Float32Array(rows.length * d);
-    for (let r = 0; r < rows.length; r++) for (let i = 0; i < d; i++) out[r * d + i] = x[rows[r] * d + i] * masks[r * d + i];
-    return { x: { data: out, shape: [rows.length, d] } };
-  },
-};
 
-function timed(b: MlpBackbone): Backbone & { ms: number; calls: number; captured: Inputs[] } {
-  const w = {
+/** Wraps a backbone: accumulates the time spent in its forward calls and keeps their inputs for replay. */
+function timed(b: Backbone): Timed {
+  const w: Timed = {
     name: b.name,
     info: b.info,
     capabilities: b.capabilities,
+    inner: b,
     ms: 0,
     calls: 0,
-    captured: [] as Inputs[],
+    captured: [],
     async forward(inputs: Inputs, o?: ForwardOptions): Promise<BackboneOutputs> {
       const t = performance.now();
       const out = await b.forward(inputs, o);
       w.ms += performance.now() - t;
       w.calls++;
-      w.captured.push(inputs);
+      w.captured.push([inputs, o]);
       return out;
     },
   };
@@ -62,82 +64,225 @@ function timed(b: MlpBackbone): Backbone & { ms: number; calls: number; captured
 
 function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b);
-  return s[Math.floor(s.length / 2)];
+  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+}
+const r2 = (x: number): number => +x.toFixed(2);
+const r3 = (x: number): number => +x.toFixed(3);
+
+interface Setup {
+  name: string;
+  description: string;
+  backbone: Backbone;
+  space: FeatureSpace;
+  x: Float32Array;
+  rowShape: number[];
+  numOutputs: number;
+  groups: number;
+  keep: number;
+  maskBatchSize?: number;
+  embedDim?: number;
 }
 
-export async function run(): Promise<Record<string, unknown>> {
-  const d = 64;
-  const C = 10;
-  const B = 32;
-  const m = 20;
-  const hidden = [256, 256];
-  const rng = new Rng(0);
-  const x = new Float32Array(B * d);
-  for (let i = 0; i < x.length; i++) x[i] = rng.normal();
-  const inputs: Inputs = { x: { data: x, shape: [B, d] } };
-  const labels = new Int32Array(B).map((_, i) => i % C);
-  const mlp = new MlpBackbone({ inputDim: d, outputDim: C, hidden, seed: 1 });
-  mlp.setTrainable(false);
-  const bb = timed(mlp);
-  const sop = new SopModel({ backbone: bb, space: columns(d), masker: zero, task: 'classification', numOutputs: C }, inputs, { groups: m, keep: 0.2, embedDim: 32, maskBatchSize: 64, seed: 0 });
-  const reps = 15;
+function rows(s: Setup, start: number, n: number): Inputs {
+  const row = s.rowShape.reduce((a, b) => a * b, 1);
+  return { x: { data: s.x.slice(start * row, (start + n) * row), shape: [n, ...s.rowShape] } };
+}
 
-  // 1. inference
-  const sopMs: number[] = [];
-  const bbMs: number[] = [];
-  for (let r = 0; r < reps + 2; r++) {
+async function measure(s: Setup, o: { batch: number; trainBatch: number; reps: number; warmup: number }): Promise<Record<string, unknown>> {
+  const bb = timed(s.backbone);
+  const inputs = rows(s, 0, o.batch);
+  const sop = new SopModel({ backbone: bb, space: s.space, masker: zeroMasker, task: 'classification', numOutputs: s.numOutputs }, inputs, {
+    groups: s.groups,
+    keep: s.keep,
+    maskBatchSize: s.maskBatchSize,
+    embedDim: s.embedDim,
+    seed: 0,
+  });
+  const m = sop.numGroups;
+
+  // 1. batch inference vs the same backbone calls alone (interleaved, alternating order)
+  const replay = async (calls: Timed['captured']): Promise<number> => {
+    const t = performance.now();
+    for (const [inp, opt] of calls) await s.backbone.forward(inp, opt);
+    return performance.now() - t;
+  };
+  const sopRun = async (inp: Inputs): Promise<{ ms: number; calls: Timed['captured'] }> => {
     bb.ms = 0;
     bb.calls = 0;
     bb.captured = [];
     const t = performance.now();
-    await sop.predict(inputs);
-    const total = performance.now() - t;
-    // the same backbone calls alone, on the masked rows SOP built
-    const captured = bb.captured;
-    const t2 = performance.now();
-    for (const c of captured) await mlp.forward(c, { outputs: ['hidden'] });
-    const alone = performance.now() - t2;
-    if (r >= 2) {
-      sopMs.push(total);
-      bbMs.push(alone);
+    await sop.predict(inp);
+    return { ms: performance.now() - t, calls: bb.captured };
+  };
+  let calls = (await sopRun(inputs)).calls;
+  const inferMs: number[] = [];
+  const aloneMs: number[] = [];
+  for (let r = 0; r < o.reps + o.warmup; r++) {
+    let a: number;
+    let b: number;
+    if (r % 2 === 0) {
+      const res = await sopRun(inputs);
+      a = res.ms;
+      calls = res.calls;
+      b = await replay(calls);
+    } else {
+      b = await replay(calls);
+      a = (await sopRun(inputs)).ms;
+    }
+    if (r >= o.warmup) {
+      inferMs.push(a);
+      aloneMs.push(b);
     }
   }
-  const inferCalls = bb.calls;
+  const callsPerPrediction = calls.length;
 
-  // 2. training step split
+  // 2. one example: SOP vs its m masked copies (one call) + one plain forward
+  const one = rows(s, 0, 1);
+  let oneCalls = (await sopRun(one)).calls;
+  const oneSop: number[] = [];
+  const oneBb: number[] = [];
+  for (let r = 0; r < o.reps * 2 + o.warmup; r++) {
+    const forwards = async (): Promise<number> => {
+      const t = performance.now();
+      await replay(oneCalls);
+      await s.backbone.forward(one);
+      return performance.now() - t;
+    };
+    let a: number;
+    let b: number;
+    if (r % 2 === 0) {
+      const res = await sopRun(one);
+      a = res.ms;
+      oneCalls = res.calls;
+      b = await forwards();
+    } else {
+      b = await forwards();
+      a = (await sopRun(one)).ms;
+    }
+    if (r >= o.warmup) {
+      oneSop.push(a);
+      oneBb.push(b);
+    }
+  }
+
+  // 3. training step split
+  const trainInputs = rows(s, 0, o.trainBatch);
+  const labels = new Int32Array(o.trainBatch).map((_, i) => i % s.numOutputs);
   const opt = new AdamW(Object.values(sop.parameterTensors()), { lr: 1e-3 });
   const split = { backbone: [] as number[], heads: [] as number[], optimizer: [] as number[], total: [] as number[] };
-  for (let r = 0; r < reps + 2; r++) {
+  for (let r = 0; r < o.reps + o.warmup; r++) {
     bb.ms = 0;
+    bb.captured = [];
     opt.zeroGrad();
     const t0 = performance.now();
-    const out = await sop.forward(inputs, { grad: true, head: 0 });
+    const out = await sop.forward(trainInputs, { grad: true, head: 0 });
     const loss = crossEntropy(out.output, labels);
     loss.backward();
     const t1 = performance.now();
     opt.step();
     const t2 = performance.now();
-    if (r >= 2) {
+    if (r >= o.warmup) {
       split.backbone.push(bb.ms);
       split.heads.push(t1 - t0 - bb.ms);
       split.optimizer.push(t2 - t1);
       split.total.push(t2 - t0);
     }
   }
-  const inf = median(sopMs);
-  const alone = median(bbMs);
+  const inf = median(inferMs);
+  const alone = median(aloneMs);
+  const oS = median(oneSop);
+  const oB = median(oneBb);
   return {
-    setup: `MLP ${d}→${hidden.join('→')}→${C}, batch ${B}, m = ${m} groups, keep 0.2, maskBatchSize 64, projection embeddings (32-d)`,
-    backboneCallsPerPrediction: inferCalls,
-    maskedRowsPerPrediction: B * m,
-    inferenceMs: +inf.toFixed(2),
-    backboneCallsAloneMs: +alone.toFixed(2),
-    inferenceOverBackbone: +(inf / alone).toFixed(2),
-    trainStepMs: +median(split.total).toFixed(2),
-    trainStepBackboneMs: +median(split.backbone).toFixed(2),
-    trainStepHeadsMs: +median(split.heads).toFixed(2),
-    trainStepOptimizerMs: +median(split.optimizer).toFixed(3),
+    setup: `${s.description}; batch ${o.batch}, m = ${m} groups, keep ${s.keep}, maskBatchSize ${sop.maskBatchSize}, selector keys: ${sop.keys}`,
+    backboneCallsPerPrediction: callsPerPrediction,
+    maskedRowsPerPrediction: o.batch * m,
+    inferenceMs: r2(inf),
+    backboneCallsAloneMs: r2(alone),
+    inferenceOverBackbone: r3(inf / alone),
+    headsShare: r3(inf / alone - 1),
+    perExample: {
+      inferenceMs: r3(oS),
+      backboneForwardsMs: r3(oB),
+      inferenceOverForwards: r3(oS / oB),
+      note: `batch 1: SOP predict vs its ${m} masked copies (one call) + 1 plain forward`,
+    },
+    train: {
+      batch: o.trainBatch,
+      stepMs: r2(median(split.total)),
+      backboneMs: r2(median(split.backbone)),
+      headsMs: r2(median(split.heads)),
+      optimizerMs: r3(median(split.optimizer)),
+    },
+    repetitions: o.reps,
   };
+}
+
+async function onnxSetups(): Promise<Setup[]> {
+  const vit = await OnnxBackbone.load({ path: `${FIXTURES}shapes-vit.onnx`, output: 'logits', hidden: 'hidden' });
+  const shapesX = readNpy(`${FIXTURES}shapes-test-x.npy`);
+  const cnn = await OnnxBackbone.load({ path: `${FIXTURES}digits-cnn.onnx`, output: 'logits', hidden: 'hidden' });
+  const digits = loadBuiltinTable('digits', { split: 0.25, seed: 0 });
+  const dx = Float32Array.from(digits.test.inputs.x.data as Float32Array, (v) => v * 0.0625);
+  return [
+    {
+      name: 'shapes-vit',
+      description: 'fixtures/onnx/shapes-vit.onnx (OnnxBackbone), 16×16 images, 4×4 patches (d = 16), examples/shapes-vit-sop.yaml',
+      backbone: vit,
+      space: new PatchesSpace([1, 16, 16], [4, 4]),
+      x: Float32Array.from(shapesX.data as ArrayLike<number>),
+      rowShape: [1, 16, 16],
+      numOutputs: 4,
+      groups: 16,
+      keep: 0.25,
+    },
+    {
+      name: 'digits-cnn',
+      description: 'fixtures/onnx/digits-cnn.onnx (OnnxBackbone), 8×8 digits, 2×2 patches (d = 16), examples/digits-cnn-sop.yaml',
+      backbone: cnn,
+      space: new PatchesSpace([1, 8, 8], [2, 2]),
+      x: dx,
+      rowShape: [1, 8, 8],
+      numOutputs: 10,
+      groups: 16,
+      keep: 0.25,
+    },
+  ];
+}
+
+function mlpSetup(): Setup {
+  const d = 64;
+  const C = 10;
+  const hidden = [256, 256];
+  const rng = new Rng(0);
+  const x = new Float32Array(64 * d);
+  for (let i = 0; i < x.length; i++) x[i] = rng.normal();
+  const mlp = new MlpBackbone({ inputDim: d, outputDim: C, hidden, seed: 1 });
+  mlp.setTrainable(false);
+  return {
+    name: 'mlp',
+    description: `frozen MLP ${d}→${hidden.join('→')}→${C} (in-core), columns, projection embeddings (32-d)`,
+    backbone: mlp,
+    space: new ColumnsSpace([d]),
+    x,
+    rowShape: [d],
+    numOutputs: C,
+    groups: 20,
+    keep: 0.2,
+    maskBatchSize: 64,
+    embedDim: 32,
+  };
+}
+
+export async function run(): Promise<Record<string, unknown>> {
+  const out: Record<string, unknown> = {};
+  const reps = Number(process.env.SOP_BENCH_REPS ?? 21);
+  const setups = [...(await onnxSetups()), mlpSetup()];
+  for (const s of setups) {
+    out[s.name] = await measure(s, { batch: 32, trainBatch: 16, reps, warmup: 3 });
+    await s.backbone.dispose?.();
+  }
+  out.summary = Object.fromEntries(setups.map((s) => [s.name, (out[s.name] as { inferenceOverBackbone: number }).inferenceOverBackbone]));
+  return out;
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {

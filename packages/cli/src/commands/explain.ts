@@ -8,7 +8,7 @@ import { loadPipelineFor, type ConfigArgs } from '../pipeline-loader.js';
 import { limitInputs } from './predict.js';
 import { readInputFile } from '../input-file.js';
 import { parseTarget } from './attribute.js';
-import { reportExamples } from '../evaluation.js';
+import { reportExamples, tokensOf } from '../evaluation.js';
 
 interface ExplainArgs extends ConfigArgs {
   model?: string;
@@ -87,8 +87,9 @@ export function explainCommand(ctx: CliContext): CommandModule<GlobalArgs, Expla
         predictions.forEach((p, i) => {
           const cls = pipeline.dataset.classNames?.[p.label] ?? p.label;
           ctx.io.out(`example ${i}: class ${cls}, output ${p.output[p.label].toFixed(4)} = Σ ${p.groups.length} group contributions`);
+          const shown = tokensOf(pipeline, inputs, i) ?? names;
           for (const g of p.groups.slice(0, 8)) {
-            const feats = g.features.slice(0, 12).map((f) => names[f] ?? f).join(', ') + (g.features.length > 12 ? ', …' : '');
+            const feats = g.features.slice(0, 12).map((f) => shown[f] ?? f).join(', ') + (g.features.length > 12 ? ', …' : '');
             ctx.io.out(`  weight ${g.weight.toFixed(3)} scale ${g.scale.toFixed(3)} → ${g.contribution >= 0 ? '+' : ''}${g.contribution.toFixed(4)}  [${feats}]`);
           }
         });

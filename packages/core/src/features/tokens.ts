@@ -9,7 +9,8 @@ export type TokenValues = 'zeros' | 'ids';
 /**
  * One feature per token position of x = input_ids [B, L] (int64): d = L, grid [L]. Masks are per position, so
  * expand/aggregate are copies ([R, L]); aggregate also accepts [B, L, ...] (e.g. an attribution on embeddings) and
- * sums the trailing axes. validFeatures = attention_mask ≠ 0 (padding is not a feature); all ones without one.
+ * sums the trailing axes. validFeatures = attention_mask ≠ 0 and special_tokens_mask = 0 (padding and [CLS]/[SEP]-style
+ * tokens are not features); all ones without them.
  *
  * featureValues [B, L, 1]: token ids carry no magnitude, so by default (`values: zeros`) they are zeros and the SOP
  * generator's projection embeddings see only the learned position embedding; use the backbone's token states
@@ -76,6 +77,10 @@ export class TokensSpace implements FeatureSpace {
     if (am) {
       if (am.data.length !== out.length) throw new UserError(`features (tokens): attention_mask has ${am.data.length} values, expected ${B}×${this.length}`, 'give attention_mask shaped like input_ids');
       for (let i = 0; i < out.length; i++) out[i] = Number(am.data[i]) !== 0 ? 1 : 0;
+    }
+    const special = inputs.special_tokens_mask;
+    if (special && special.data.length === out.length) {
+      for (let i = 0; i < out.length; i++) if (Number(special.data[i]) !== 0) out[i] = 0;
     }
     return out;
   }

@@ -59,6 +59,8 @@ export class TokenMasker implements Masker {
       if (kk >= 0 && kk < L) keepPos[kk] = 1;
     }
     const special = new Set(this.options.specialIds.map((v) => BigInt(v)));
+    // special tokens marked by the tokenizer ([CLS], [SEP], ...) are never removed
+    const stm = inputs.special_tokens_mask?.data.length === inputs.x.data.length ? (inputs.special_tokens_mask.data as BigInt64Array) : undefined;
     const replace = this.options.replaceId === undefined ? undefined : BigInt(this.options.replaceId);
     const drop = this.options.dropAttention;
     for (let r = 0; r < R; r++) {
@@ -67,7 +69,7 @@ export class TokenMasker implements Masker {
         const o = r * L + k;
         const a = amSrc ? amSrc[src + k] : 1n;
         am[o] = a;
-        if (M[o] >= 0.5 || a === 0n || keepPos[k] || special.has(ids[o]) || (ttSrc && ttSrc[src + k] === 1n)) continue;
+        if (M[o] >= 0.5 || a === 0n || keepPos[k] || special.has(ids[o]) || (stm && stm[src + k] !== 0n) || (ttSrc && ttSrc[src + k] === 1n)) continue;
         if (drop) am[o] = 0n;
         if (replace !== undefined) ids[o] = replace;
       }

@@ -25,7 +25,9 @@ import { closeNames } from './names.js';
 import { resolveModelPath } from './options.js';
 import type { OnnxBackboneOptions } from './options.js';
 import type { OnnxVjp } from './grad/index.js';
-import { decodeModelProto, exposeOutputs, graphInputs, listTensors, readInitializer, requireTensor, weightLayout } from './proto.js';
+import { decodeModelProto, exposeOutputs, findLastSpatialTensor, graphInputs, listTensors, readInitializer, requireTensor, weightLayout } from './proto.js';
+import type { GraphTensor } from './proto.js';
+import { findLastTokenTensor } from './token-layer.js';
 import { annotateShapes } from './shapes.js';
 import type { ModelProto } from './proto.js';
 import { createSession, dummyFeeds, formatShape, fromOrtTensor, sessionInputs, sessionOutputs, toOrtTensor, toOrtSessionOptions } from './session.js';
@@ -62,6 +64,9 @@ export class OnnxBackbone implements Backbone {
   private readonly outputPlans = new Map<string, { outs: Array<[string, string]>; fetches: string[] }>();
   private disposed = false;
   private readonly outputInOriginal: boolean;
+  private modelProto?: ModelProto;
+  private kinds?: Map<string, GraphTensor['kind']>;
+  private camLayer?: Promise<string | undefined>;
 
   private constructor(
     private readonly ortSession: ort.InferenceSession,
@@ -118,6 +123,8 @@ export class OnnxBackbone implements Backbone {
     check(outputName, 'output');
     check(options.hidden, 'hidden');
     check(options.embeddings, 'embeddings');
+    check(options.gradcamLayer, 'gradcamLayer');
+    for (const f of options.finetune ?? []) requireTensor(model, f, 'backbone.finetune', ['initializer']);
     for (const e of options.expose ?? []) check(e, 'expose');
 
     const graphOutputs = new Set(model.graph!.output!.map((o) => o.name ?? ''));
@@ -325,13 +332,15 @@ export class OnnxBackbone implements Backbone {
   }
 
   /**
-   * Vector-Jacobian product through the ONNX graph (via the gradient engine in ./grad). `wrt` names inputs ('x' or
-   * aux/graph input names) and/or initializers; input gradients are concatenated over chunks, weight gradients summed.
+   * Vector-Jacobian product through the ONNX graph (via the gradient engine in ./grad). `request.wrt` names inputs
+   * ('x' or aux/graph input names), initializers (weights) and/or intermediate tensors (any node output, e.g. a conv
+   * feature map or a token tensor). Gradients of inputs and intermediates are per row and concatenated over chunks of
+   * `maxBatch` rows; weight gradients are summed over chunks. `outputs` holds `output` and the forward value of every
+   * intermediate in `wrt` (from the same pass as its gradient, as GradCAM needs). `request.params` replaces stored
+   * initializer values (name → tensor of the initializer's shape) in this call, for fine-tuning.
    */
   async vjp(inputs: Inputs, request: VjpRequest): Promise<VjpResult> {
-    if (request.params) {
-      throw new UserError('backbone onnx: vjp with replacement parameter values (request.params) is not supported', 'fine-tune the model in PyTorch and re-export it');
-    }
+    if (this.disposed) throw new InternalError(`backbone ${this.name} was disposed`);
     const extraCot = Object.keys(request.cotangents).filter((k) => k !== 'output' && request.cotangents[k]);
     if (extraCot.length) {
       throw new UserError(`backbone onnx: vjp supports a cotangent for 'output' only, got ${extraCot.join(', ')}`, 'differentiate the output only');
@@ -340,54 +349,162 @@ export class OnnxBackbone implements Backbone {
     if (!cot) throw new UserError('vjp: request.cotangents.output is required', 'pass a cotangent shaped like the forward output');
     const rows = inputs.x.shape[0];
     if (cot.shape[0] !== rows) throw new UserError(`vjp: cotangent has ${cot.shape[0]} rows but x has ${rows}`, 'pass one cotangent row per input row');
-    const wrtKeys = request.wrt ?? ['x'];
+    const wrtKeys = [...new Set(request.wrt ?? ['x'])];
     const wrt = wrtKeys.map((k) => (k === 'x' ? this.inputName : k));
+    const kinds = this.tensorKinds();
     const inputSet = new Set([this.inputName, ...this.auxInputNames]);
-    if (rows === 0) {
-      // nothing to differentiate: empty input gradients, zero weight gradients
-      const feeds0 = this.graphFeeds(inputs);
-      const model = decodeModelProto(readFileSync(this.modelPath), this.modelPath);
-      const grads: Record<string, FloatTensor> = {};
-      wrt.forEach((w, i) => {
-        if (inputSet.has(w)) grads[wrtKeys[i]] = { data: new Float32Array(0), shape: [...feeds0[w].shape] };
-        else {
-          const p = readInitializer(model, w, this.modelPath);
-          grads[wrtKeys[i]] = { data: new Float32Array(p.data.length), shape: p.shape };
-        }
-      });
-      return { outputs: await this.forward(inputs), grads };
+    const kindOf = (w: string): 'input' | 'weight' | 'intermediate' => {
+      if (inputSet.has(w)) return 'input';
+      const k = kinds.get(w);
+      if (k === 'initializer') return 'weight';
+      if (k === 'intermediate' || k === 'output') return 'intermediate';
+      const close = closeNames(w, [...kinds.keys()]);
+      throw new UserError(
+        `vjp: '${w}' is not an input, initializer or intermediate tensor of ${this.modelPath}` + (close.length ? `; close names: ${close.join(', ')}` : ''),
+        `differentiate with respect to 'x', a weight or a node output listed by \`sop inspect ${this.modelPath}\``,
+      );
+    };
+    const wrtKinds = wrt.map(kindOf);
+    const params = this.checkParams(request.params);
+    // the engine differentiates w.r.t. fed weights too (only wrt initializers become feedable graph inputs)
+    const engineWrt = [...new Set([...wrt, ...Object.keys(params)])];
+    const intermediates = wrt.filter((_, i) => wrtKinds[i] === 'intermediate');
+    const engine = await this.vjpEngine(engineWrt, intermediates);
+
+    let feeds = this.graphFeeds(inputs);
+    let cotangent = cot;
+    const empty = rows === 0;
+    if (empty) {
+      // many graphs cannot run on an empty batch: run one zero row to learn the shapes, keep nothing of it
+      feeds = Object.fromEntries(Object.entries(feeds).map(([n, t]) => [n, zeroRow(t)]));
+      cotangent = { data: new Float32Array(cot.shape.slice(1).reduce((a, b) => a * b, 1)), shape: [1, ...cot.shape.slice(1)] };
     }
-    const engine = await this.vjpEngine(wrt);
-    const feeds = this.graphFeeds(inputs);
-    const outParts: FloatTensor[] = [];
+    const n = empty ? 1 : rows;
+    const outKeys = [this.outputName, ...intermediates];
+    const outParts: Record<string, FloatTensor[]> = {};
     const gradParts: Record<string, FloatTensor[]> = {};
-    for (let start = 0; start < rows; start += this.maxBatch) {
-      const end = Math.min(rows, start + this.maxBatch);
+    for (let start = 0; start < n; start += this.maxBatch) {
+      const end = Math.min(n, start + this.maxBatch);
+      const whole = start === 0 && end === n;
       const part: Record<string, TensorData> = {};
-      for (const [n, t] of Object.entries(feeds)) part[n] = start === 0 && end === rows ? t : sliceRows(t, start, end);
-      const c = start === 0 && end === rows ? cot : sliceRows(cot, start, end);
-      const r = await engine.vjp(part, c.data, wrt);
-      const o = r.outputs[this.outputName];
-      if (o) outParts.push({ data: o, shape: [end - start, ...cot.shape.slice(1)] });
+      for (const [name, t] of Object.entries(feeds)) part[name] = whole ? t : sliceRows(t, start, end);
+      Object.assign(part, params);
+      const c = whole ? cotangent : sliceRows(cotangent, start, end);
+      const r = await engine.vjp(part, c, engineWrt);
       for (const w of wrt) (gradParts[w] ??= []).push(r.grads[w]);
+      for (const o of outKeys) {
+        const v = r.outputs[o];
+        if (!v) continue;
+        // an intermediate has the shape of its gradient; the output that of the cotangent
+        const shape = o === this.outputName && !intermediates.includes(o) ? [end - start, ...cot.shape.slice(1)] : r.grads[o]?.shape;
+        if (shape) (outParts[o] ??= []).push({ data: v, shape: [...shape] });
+      }
     }
     const grads: Record<string, FloatTensor> = {};
     wrt.forEach((w, i) => {
       const parts = gradParts[w];
       if (!parts || parts.some((p) => !p)) throw new InternalError(`gradient engine returned no gradient for '${w}'`);
       const key = wrtKeys[i];
-      if (inputSet.has(w)) grads[key] = parts.length === 1 ? parts[0] : concatRows(parts);
+      if (wrtKinds[i] !== 'weight') grads[key] = empty ? emptyRows(parts[0]) : parts.length === 1 ? parts[0] : concatRows(parts);
+      else if (empty) grads[key] = { data: new Float32Array(parts[0].data.length), shape: [...parts[0].shape] };
       else {
         const sum = new Float32Array(parts[0].data.length);
         for (const p of parts) for (let j = 0; j < sum.length; j++) sum[j] += p.data[j];
         grads[key] = { data: sum, shape: [...parts[0].shape] };
       }
     });
-    const output = outParts.length === 0 ? undefined : outParts.length === 1 ? outParts[0] : concatRows(outParts);
-    return { outputs: { output: output ?? (await this.forward(inputs)).output }, grads };
+    const joined = (o: string): FloatTensor | undefined => {
+      const parts = outParts[o];
+      if (!parts || parts.length === 0) return undefined;
+      if (empty) return emptyRows(parts[0]);
+      return parts.length === 1 ? parts[0] : concatRows(parts);
+    };
+    let output = joined(this.outputName);
+    if (!output) {
+      if (Object.keys(params).length) throw new InternalError(`gradient engine returned no forward output '${this.outputName}'`);
+      output = (await this.forward(inputs)).output;
+    }
+    if (output.shape.length === 1) output = { data: output.data, shape: [output.shape[0], 1] };
+    const outputs: BackboneOutputs = { output };
+    wrt.forEach((w, i) => {
+      if (wrtKinds[i] !== 'intermediate') return;
+      const v = joined(w);
+      if (!v) throw new InternalError(`gradient engine returned no forward value for '${w}'`);
+      outputs[wrtKeys[i]] = v;
+    });
+    return { outputs, grads };
   }
 
-  private vjpEngine(wrt: string[]): Promise<VjpEngine> {
+  /**
+   * Float initializers (weights) of the model by name, read from the file (a copy each call). Used to start
+   * fine-tuning (`vjp` with `params`) and by FullGrad for bias values.
+   */
+  parameters(): Record<string, FloatTensor> {
+    const model = this.model();
+    const out: Record<string, FloatTensor> = {};
+    for (const t of model.graph?.initializer ?? []) {
+      const name = t.name ?? '';
+      if (t.dataType !== 1 && t.dataType !== 10 && t.dataType !== 11) continue;
+      out[name] = readInitializer(model, name, this.modelPath);
+    }
+    return out;
+  }
+
+  /**
+   * The default GradCAM layer: the last 4-D spatial tensor before global pooling (CNNs, {@link findLastSpatialTensor}),
+   * else the token tensor [B, L, k] entering the last attention block (ViTs, {@link findLastTokenTensor}), else
+   * undefined. Both can be differentiated by `vjp({wrt: [name]})`, which also returns their forward values.
+   */
+  async gradcamLayer(): Promise<string | undefined> {
+    this.camLayer ??= (async () => {
+      if (this.options.gradcamLayer) return this.options.gradcamLayer;
+      const spatial = findLastSpatialTensor(this.model());
+      if (spatial) return spatial;
+      const path = await this.shapeAnnotatedPath(this.modelPath);
+      return findLastTokenTensor(path === this.modelPath ? this.model() : decodeModelProto(readFileSync(path), path), this.outputName);
+    })();
+    return this.camLayer;
+  }
+
+  /** The user's model, decoded once. */
+  private model(): ModelProto {
+    this.modelProto ??= decodeModelProto(readFileSync(this.modelPath), this.modelPath);
+    return this.modelProto;
+  }
+
+  private tensorKinds(): Map<string, GraphTensor['kind']> {
+    this.kinds ??= new Map(listTensors(this.model()).map((t) => [t.name, t.kind]));
+    return this.kinds;
+  }
+
+  /** Validate `request.params`: known float initializers with their stored shapes. */
+  private checkParams(params: Record<string, FloatTensor> | undefined): Record<string, FloatTensor> {
+    if (!params) return {};
+    const kinds = this.tensorKinds();
+    for (const [name, t] of Object.entries(params)) {
+      if (kinds.get(name) !== 'initializer') {
+        const close = closeNames(name, [...kinds].filter(([, k]) => k === 'initializer').map(([n]) => n));
+        throw new UserError(
+          `vjp: params['${name}'] is not an initializer (weight) of ${this.modelPath}` + (close.length ? `; close names: ${close.join(', ')}` : ''),
+          'name weights as listed under "initializers" by `sop inspect MODEL.onnx`',
+        );
+      }
+      const stored = (this.model().graph?.initializer ?? []).find((x) => x.name === name)!;
+      const shape = (stored.dims ?? []).map((d) => Number(d));
+      if (!(t.data instanceof Float32Array) || t.shape.length !== shape.length || t.shape.some((d, i) => d !== shape[i])) {
+        throw new UserError(
+          `vjp: params['${name}'] has shape [${t.shape.join(', ')}], the initializer has [${shape.join(', ')}]`,
+          'pass float32 values of the stored shape (start from backbone.parameters())',
+        );
+      }
+      for (let i = 0; i < t.data.length; i++) {
+        if (!Number.isFinite(t.data[i])) throw new UserError(`vjp: params['${name}'] contains ${t.data[i]}`, 'lower the learning rate or clip gradients');
+      }
+    }
+    return params;
+  }
+
+  private vjpEngine(wrt: string[], intermediates: string[]): Promise<VjpEngine> {
     const key = JSON.stringify([...wrt].sort());
     let p = this.vjpEngines.get(key);
     if (!p) {
@@ -395,7 +512,16 @@ export class OnnxBackbone implements Backbone {
         const { createVjp } = await import('./grad/index.js');
         // differentiate the user's model unless `output` is an intermediate only present in the cached copy; the
         // gradient builder needs ranks, so a model without value_info gets a shape-annotated cached copy
-        const path = await this.shapeAnnotatedPath(this.outputInOriginal ? this.modelPath : this.sessionPath);
+        let base = this.outputInOriginal ? this.modelPath : this.sessionPath;
+        // intermediates in wrt become graph outputs too, so that one run returns their values and gradients
+        const graphOutputs = new Set((this.model().graph?.output ?? []).map((o) => o.name ?? ''));
+        const expose = [...new Set([this.outputName, ...intermediates])].filter((n) => !graphOutputs.has(n));
+        if (intermediates.some((n) => !graphOutputs.has(n))) {
+          const bytes = readFileSync(this.modelPath);
+          const exposed = exposeOutputs(this.model(), expose);
+          base = writeCachedModel(this.modelPath, exposed, cacheKey(hashBytes(bytes), `expose:${JSON.stringify(expose)}`), this.options.cacheDir);
+        }
+        const path = await this.shapeAnnotatedPath(base);
         const cacheDir = this.options.cacheDir ?? (path !== this.modelPath ? dirname(path) : undefined);
         return createVjp(path, { output: this.outputName, wrt, sessionOptions: toOrtSessionOptions(this.options), cacheDir });
       })();
@@ -421,6 +547,18 @@ export class OnnxBackbone implements Backbone {
     this.disposed = true;
     await this.ortSession.release();
   }
+}
+
+/** One all-zero row shaped like a row of `t`. */
+function zeroRow(t: TensorData): TensorData {
+  const shape = [1, ...t.shape.slice(1)];
+  const size = shape.reduce((a, b) => a * b, 1);
+  return t.data instanceof BigInt64Array ? { data: new BigInt64Array(size), shape } : { data: new Float32Array(size), shape };
+}
+
+/** No rows, shaped like the rows of `t`. */
+function emptyRows(t: FloatTensor): FloatTensor {
+  return { data: new Float32Array(0), shape: [0, ...t.shape.slice(1)] };
 }
 
 function defaultInput(inputs: string[]): string {

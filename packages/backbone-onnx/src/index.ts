@@ -7,7 +7,8 @@
  * - `OnnxBackbone.load(options)`: one session, chunked forward, intermediates exposed via a cached model copy
  *   (`.sop-cache/` next to the model, or the OS temp dir), `vjp` through ./grad (createVjp).
  * - `inspectModel(path)` + `formatInspection(info)`: what `sop inspect MODEL.onnx` prints.
- * - Graph helpers: `loadModelProto`, `saveModelProto`, `exposeOutputs`, `findLastSpatialTensor`, `annotateShapes`,
+ * - Graph helpers: `loadModelProto`, `saveModelProto`, `exposeOutputs`, `findLastSpatialTensor`, `findLastTokenTensor`,
+ *   `annotateShapes`,
  *   `readInitializer`; sessions: `createSession`, `toOrtTensor`, `fromOrtTensor`.
  */
 export * from './module.js';
@@ -48,6 +49,7 @@ export {
 } from './session.js';
 export type { SessionConfig, ValueSpec, GraphOptimizationLevel } from './session.js';
 export { inspectModel, formatInspection } from './inspect.js';
+export { findLastTokenTensor } from './token-layer.js';
 export { measureShapes, annotateShapes } from './shapes.js';
 export type { MeasuredType, MeasureOptions } from './shapes.js';
 export type { ModelInspection, TensorSummary, InspectOptions, FormatOptions } from './inspect.js';

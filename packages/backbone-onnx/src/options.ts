@@ -30,6 +30,16 @@ export interface OnnxBackboneOptions extends SessionConfig {
   cacheDir?: string;
   /** Backbone name shown in reports (default: the file name). */
   name?: string;
+  /**
+   * The layer GradCAM uses (an intermediate or output tensor name). Default: found by `OnnxBackbone.gradcamLayer()`
+   * (the last spatial map of a CNN, the input tokens of a ViT's last attention block).
+   */
+  gradcamLayer?: string;
+  /**
+   * Initializers (weights) a trained model may fine-tune through `vjp` with `params` (read by `model:
+   * scores-activation`); the backbone itself never changes them.
+   */
+  finetune?: string[];
 }
 
 const KEYS = new Set([
@@ -49,6 +59,8 @@ const KEYS = new Set([
   'logSeverityLevel',
   'cacheDir',
   'name',
+  'gradcamLayer',
+  'finetune',
 ]);
 
 function str(raw: Record<string, unknown>, key: string, required = false): string | undefined {
@@ -110,6 +122,8 @@ export function parseOnnxBackboneOptions(raw: Record<string, unknown>): OnnxBack
     logSeverityLevel: log as SessionConfig['logSeverityLevel'],
     cacheDir: str(raw, 'cacheDir'),
     name: str(raw, 'name'),
+    gradcamLayer: str(raw, 'gradcamLayer'),
+    finetune: strList(raw, 'finetune'),
   };
 }
 

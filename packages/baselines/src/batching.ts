@@ -23,6 +23,7 @@ import {
   type Masker,
   type TensorData,
 } from '@sop/core';
+import { needsPrediction, resolveTargets } from './common.js';
 
 /** Bytes of one chunk when `maxBatch` is unset (inputs of one backbone call). */
 export const AUTO_CHUNK_BYTES = 32 * 1024 * 1024;
@@ -331,3 +332,41 @@ export function rowScores(outputs: FloatTensor, targets: ArrayLike<number>, mode
 }
 
 export { floatX };
+
+/** Perturbed rows scored for their example's target class (see {@link scorePerturbations}). */
+export interface ScoredRows {
+  /** Raw backbone outputs of every row [B·per, C]. */
+  outputs: FloatTensor;
+  numOutputs: number;
+  /** Target class per example. */
+  targets: Int32Array;
+  /** Score of each row for its example's target (logit or probability). */
+  scores: Float64Array;
+}
+
+/**
+ * The shared step of the sampling methods (LIME, KernelSHAP, permutation SHAP, RISE, Archipelago): run `per` masked
+ * rows per example through the backbone in one batched pass, resolve each example's target — from the row at
+ * `fullRow` of its block, which the caller makes the unmasked input, when the target is the prediction — and score
+ * every row for its example's target.
+ */
+export async function scorePerturbations(
+  runner: BatchRunner,
+  inputs: Inputs,
+  masks: Float32Array | ((start: number, end: number, out: Float32Array) => void),
+  per: number,
+  options: AttributeOptions,
+  mode: ScoreMode,
+  fullRow = 0,
+): Promise<ScoredRows & { rows: Int32Array }> {
+  const B = inputs.x.shape[0];
+  const rows = repeatIndex(B, per);
+  const outputs = await runner.forwardMasked(inputs, masks, rows);
+  const C = outputs.shape[1];
+  const full = { data: new Float32Array(B * C), shape: [B, C] };
+  for (let b = 0; b < B; b++) full.data.set(outputs.data.subarray((b * per + fullRow) * C, (b * per + fullRow + 1) * C), b * C);
+  const targets = resolveTargets(options.target, options.labels, needsPrediction(options) ? full : null, B, C);
+  const rowTargets = new Int32Array(rows.length);
+  for (let r = 0; r < rows.length; r++) rowTargets[r] = targets[rows[r]];
+  return { outputs, numOutputs: C, targets, scores: rowScores(outputs, rowTargets, mode), rows };
+}

@@ -8,8 +8,8 @@
  * Cost (fixed; `budget` is not used): 2·(C(d,2) + d + 1) rows plus one per merged group of more than 2 features.
  */
 import type { AttributeOptions, Attribution, AttributionContext, Attributor, FeatureGroup, Inputs } from '@sop/core';
-import { BatchRunner, rowScores } from '../batching.js';
-import { baselineMasker, finish, needsPrediction, numberOption, resolveTargets, scoreModeOf } from '../common.js';
+import { BatchRunner, rowScores, scorePerturbations } from '../batching.js';
+import { baselineMasker, finish, numberOption, scoreModeOf } from '../common.js';
 
 function pairIndex(d: number, i: number, j: number): number {
   // i < j; pairs in row-major order of the upper triangle
@@ -56,16 +56,7 @@ export const archipelago: Attributor = {
         }
       }
     };
-    const rows = new Int32Array(B * per);
-    for (let b = 0; b < B; b++) rows.fill(b, b * per, (b + 1) * per);
-    const out = await runner.forwardMasked(inputs, fill, rows);
-    const C = out.shape[1];
-    const full = { data: new Float32Array(B * C), shape: [B, C] };
-    for (let b = 0; b < B; b++) full.data.set(out.data.subarray(b * per * C, b * per * C + C), b * C);
-    const targets = resolveTargets(options.target, options.labels, needsPrediction(options) ? full : null, B, C);
-    const rowTargets = new Int32Array(rows.length);
-    for (let r = 0; r < rows.length; r++) rowTargets[r] = targets[rows[r]];
-    const f = rowScores(out, rowTargets, mode);
+    const { numOutputs: C, targets, scores: f } = await scorePerturbations(runner, inputs, fill, per, options, mode);
 
     const groupsPerExample: number[][][] = [];
     const interactions: { i: number; j: number; strength: number }[][] = [];

@@ -1,13 +1,25 @@
 /**
- * Grad-CAM (Selvaraju et al. 2017) on an intermediate tensor the backbone exposes by name. The backbone must (1)
- * return it from `forward(inputs, {outputs: [layer]})` and (2) differentiate the output w.r.t. it with
- * `vjp(inputs, {cotangents: {output}, wrt: [layer]})`. Layer: option `layer`, else the first of
- * `backbone.info.extraOutputs` that is not hidden/embeddings/attention. Layouts: 4-D [B, K, h, w] (conv maps) or 3-D [B, T, K] (tokens; `skipTokens` leading
- * tokens such as CLS are dropped, default T − d when that is 0 or 1, and a square token count is read as an s×s map).
- * CAM = ReLU(Σ_k α_k A_k), α_k = mean gradient of channel k. The map goes to features directly when it matches the
- * feature grid, else it is bilinearly resized onto the image and summed per feature. Score: softmax probability of
- * the target (`output: 'prob'`, default, as pytorch-grad-cam in the reference) or 'logit'. No min-max scaling
- * (ranking-invariant). Cost: 1 forward + 1 vjp row per example.
+ * Grad-CAM (Selvaraju et al. 2017) on an intermediate tensor of the backbone. The backbone must differentiate the
+ * output w.r.t. it with `vjp(inputs, {cotangents: {output}, wrt: [layer]})` and return its value either in that
+ * vjp's `outputs[layer]` (same pass as the gradient; the ONNX backbone does) or from
+ * `forward(inputs, {outputs: [layer]})`.
+ *
+ * Which layer (first that applies):
+ *   1. the attributor option `layer` (API: `gradcam.attribute(inputs, ctx, {layer: NAME})`);
+ *   2. the backbone's `gradcamLayer()` method, when it has one. The ONNX backbone returns `backbone.gradcamLayer`
+ *      from the config (so the CLI can pick it: `--set backbone.gradcamLayer=NAME`; `sop inspect MODEL.onnx` lists
+ *      tensor names), else the last 4-D spatial tensor before global pooling (CNNs, e.g. '/relu3/Relu_output_0' of
+ *      the digits CNN), else the token states [B, L, k] entering the last attention block (ViTs, e.g.
+ *      '/blocks.1/norm1/LayerNormalization_output_0' of the shapes ViT; the last block's *output* tokens carry no
+ *      gradient when the head reads the CLS token);
+ *   3. the first of `backbone.info.extraOutputs` that is not hidden/embeddings/attention.
+ *
+ * Layouts: 4-D [B, K, h, w] (conv maps) or 3-D [B, T, K] (tokens; `skipTokens` leading tokens such as CLS are
+ * dropped, default T − d when that is 0 or 1, and the remaining tokens are laid on the feature grid when they are
+ * d, else on an s×s map when square). CAM = ReLU(Σ_k α_k A_k), α_k = mean gradient of channel k over the map. The
+ * map goes to features directly when it matches the feature grid, else it is bilinearly resized onto the image and
+ * summed per feature. Score: softmax probability of the target (`output: 'prob'`, default, as pytorch-grad-cam in
+ * the reference) or 'logit'. No min-max scaling (ranking-invariant). Cost: 1 forward + 1 vjp row per example.
  */
 import { UserError, type AttributeOptions, type Attribution, type AttributionContext, type Attributor, type Inputs } from '@sop/core';
 import { BatchRunner, softmax } from '../batching.js';
@@ -24,6 +36,22 @@ export function mapsToFeatures(context: AttributionContext, inputs: Inputs, maps
   throw new UserError(`${what}: a ${h}×${w} map does not match the ${d} features and the input is not an image`, 'choose a layer whose spatial size matches the feature grid');
 }
 
+/** A backbone that names its default GradCAM layer (e.g. OnnxBackbone). */
+interface CamLayerSource {
+  gradcamLayer?(): string | undefined | Promise<string | undefined>;
+}
+
+/** The layer: option `layer`, else the backbone's `gradcamLayer()`, else the first plain extra output. */
+export async function pickLayer(bb: AttributionContext['backbone'], options: AttributeOptions): Promise<string | undefined> {
+  if (options.layer !== undefined) {
+    if (typeof options.layer !== 'string' || !options.layer) throw new UserError(`gradcam: option layer must be a tensor name, got ${JSON.stringify(options.layer)}`, 'set layer: NAME');
+    return options.layer;
+  }
+  const own = await (bb as CamLayerSource).gradcamLayer?.();
+  if (own) return own;
+  return (bb.info.extraOutputs ?? []).find((n) => !['hidden', 'embeddings', 'attention', 'output'].includes(n));
+}
+
 export const gradcam: Attributor = {
   name: 'gradcam',
   access: 'gradient',
@@ -31,15 +59,19 @@ export const gradcam: Attributor = {
     const runner = new BatchRunner(context, inputs, options);
     runner.requireVjp('gradcam');
     const bb = context.backbone;
-    const layer = (options.layer as string | undefined) ?? (bb.info.extraOutputs ?? []).find((n) => !['hidden', 'embeddings', 'attention', 'output'].includes(n));
+    const layer = await pickLayer(bb, options);
     if (!layer) {
-      throw new UserError(`gradcam needs an intermediate layer, and backbone '${bb.name}' exposes none`, 'set the attributor option layer: NAME to a 4-D intermediate the backbone returns from forward({outputs: [NAME]}) and differentiates with vjp({wrt: [NAME]})');
+      throw new UserError(
+        `gradcam needs an intermediate layer, and backbone '${bb.name}' names none`,
+        'set the attributor option layer: NAME (for an ONNX backbone: --set backbone.gradcamLayer=NAME, a 4-D conv map or [B, T, k] token tensor listed by `sop inspect MODEL.onnx`)',
+      );
     }
     const mode = scoreModeOf(options, 'prob');
     const B = inputs.x.shape[0];
-    const fwd = await runner.forward(inputs, [layer]);
-    const A = fwd[layer];
-    if (!A) throw new UserError(`backbone '${bb.name}' did not return '${layer}' from forward`, `expose '${layer}' in info.extraOutputs / forward({outputs}) or pick another layer (known: ${(bb.info.extraOutputs ?? []).join(', ') || 'none'})`);
+    // a layer the backbone lists as an extra output comes with the forward; otherwise (e.g. an ONNX intermediate
+    // that is not exposed) from the vjp, which returns the value of every intermediate it differentiates
+    const listed = (bb.info.extraOutputs ?? []).includes(layer);
+    const fwd = await runner.forward(inputs, listed ? [layer] : undefined);
     const C = fwd.output.shape[1];
     const targets = resolveTargets(options.target, options.labels, needsPrediction(options) ? fwd.output : null, B, C);
     const cot = new Float32Array(B * C);
@@ -49,8 +81,22 @@ export const gradcam: Attributor = {
       if (mode === 'prob' && C > 1) for (let j = 0; j < C; j++) cot[b * C + j] = p[b * C + c] * ((j === c ? 1 : 0) - p[b * C + j]);
       else cot[b * C + c] = 1;
     }
-    const { grads } = await runner.vjpRows('gradcam', inputs, cot, [layer]);
+    const { grads, outputs } = await runner.vjpRows('gradcam', inputs, cot, [layer]);
     const G = grads[layer];
+    // the activation from the same pass as its gradient when the backbone returns it, else from a forward
+    let A = outputs[layer] ?? fwd[layer];
+    if (!A) {
+      A = (await runner.forward(inputs, [layer]))[layer];
+      if (!A) {
+        throw new UserError(
+          `backbone '${bb.name}' returned '${layer}' neither from vjp nor from forward`,
+          `expose '${layer}' in info.extraOutputs / forward({outputs}) or pick another layer (known: ${(bb.info.extraOutputs ?? []).join(', ') || 'none'})`,
+        );
+      }
+    }
+    if (A.shape.join() !== G.shape.join()) {
+      throw new UserError(`gradcam: '${layer}' has shape [${A.shape.join(', ')}] but its gradient [${G.shape.join(', ')}]`, 'make the backbone return the activation and gradient of the same tensor');
+    }
     let h: number;
     let w: number;
     let K: number;

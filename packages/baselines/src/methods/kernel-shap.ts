@@ -8,8 +8,8 @@
  * result is then the exact Shapley value (up to the 1e-9 ridge). Coalitions are shared by the batch's examples.
  */
 import type { AttributeOptions, Attribution, AttributionContext, Attributor, Inputs, Rng } from '@sop/core';
-import { BatchRunner, repeatIndex, rowScores } from '../batching.js';
-import { baselineMasker, budgetOf, finish, needsPrediction, numberOption, resolveTargets, rngOf, scoreModeOf } from '../common.js';
+import { BatchRunner, scorePerturbations } from '../batching.js';
+import { baselineMasker, budgetOf, finish, numberOption, rngOf, scoreModeOf } from '../common.js';
 import { logChoose, solveSpd } from '../linalg.js';
 
 export interface Coalitions {
@@ -172,15 +172,7 @@ export const kernelShap: Attributor = {
       masks.fill(1, base, base + d); // row 0: full; row 1: empty
       for (let s = 0; s < co.n; s++) for (let j = 0; j < d; j++) masks[base + (s + 2) * d + j] = co.masks[s * d + j];
     }
-    const rows = repeatIndex(B, per);
-    const out = await runner.forwardMasked(inputs, masks, rows);
-    const C = out.shape[1];
-    const full = { data: new Float32Array(B * C), shape: [B, C] };
-    for (let b = 0; b < B; b++) full.data.set(out.data.subarray(b * per * C, b * per * C + C), b * C);
-    const targets = resolveTargets(options.target, options.labels, needsPrediction(options) ? full : null, B, C);
-    const rowTargets = new Int32Array(rows.length);
-    for (let r = 0; r < rows.length; r++) rowTargets[r] = targets[rows[r]];
-    const f = rowScores(out, rowTargets, mode);
+    const { outputs: out, numOutputs: C, targets, scores: f, rows } = await scorePerturbations(runner, inputs, masks, per, options, mode);
     const values = new Float32Array(B * d);
     const y = new Float64Array(co.n);
     for (let b = 0; b < B; b++) {

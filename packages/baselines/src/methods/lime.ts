@@ -5,8 +5,8 @@
  * the coefficients. Score: `output` 'prob' (default, lime's classifier_fn) or 'logit'.
  */
 import type { AttributeOptions, Attribution, AttributionContext, Attributor, Inputs } from '@sop/core';
-import { BatchRunner, repeatIndex, rowScores } from '../batching.js';
-import { baselineMasker, budgetOf, finish, needsPrediction, numberOption, resolveTargets, rngOf, scoreModeOf } from '../common.js';
+import { BatchRunner, scorePerturbations } from '../batching.js';
+import { baselineMasker, budgetOf, finish, numberOption, rngOf, scoreModeOf } from '../common.js';
 import { weightedRidge } from '../linalg.js';
 
 export const lime: Attributor = {
@@ -28,15 +28,7 @@ export const lime: Attributor = {
       masks.fill(1, base, base + d);
       for (let s = 1; s < N; s++) for (let j = 0; j < d; j++) masks[base + s * d + j] = rng.next() < 0.5 ? 1 : 0;
     }
-    const rows = repeatIndex(B, N);
-    const out = await runner.forwardMasked(inputs, masks, rows);
-    const C = out.shape[1];
-    const full = { data: new Float32Array(B * C), shape: [B, C] };
-    for (let b = 0; b < B; b++) full.data.set(out.data.subarray(b * N * C, b * N * C + C), b * C);
-    const targets = resolveTargets(options.target, options.labels, needsPrediction(options) ? full : null, B, C);
-    const rowTargets = new Int32Array(B * N);
-    for (let r = 0; r < rowTargets.length; r++) rowTargets[r] = targets[rows[r]];
-    const y = rowScores(out, rowTargets, mode);
+    const { outputs: out, numOutputs: C, targets, scores: y, rows } = await scorePerturbations(runner, inputs, masks, N, options, mode);
     const values = new Float32Array(B * d);
     const X = new Float64Array(N * d);
     const w = new Float64Array(N);

@@ -6,8 +6,8 @@
  * pairwise interactions (one pair suffices); converges to the Shapley values as the budget grows.
  */
 import type { AttributeOptions, Attribution, AttributionContext, Attributor, Inputs } from '@sop/core';
-import { BatchRunner, repeatIndex, rowScores } from '../batching.js';
-import { baselineMasker, budgetOf, finish, needsPrediction, resolveTargets, rngOf, scoreModeOf } from '../common.js';
+import { BatchRunner, scorePerturbations } from '../batching.js';
+import { baselineMasker, budgetOf, finish, rngOf, scoreModeOf } from '../common.js';
 
 export const permutationShap: Attributor = {
   name: 'permutation-shap',
@@ -38,15 +38,7 @@ export const permutationShap: Attributor = {
       }
     });
     for (let b = 0; b < B; b++) masks.set(one, b * per * d);
-    const rows = repeatIndex(B, per);
-    const out = await runner.forwardMasked(inputs, masks, rows);
-    const C = out.shape[1];
-    const full = { data: new Float32Array(B * C), shape: [B, C] };
-    for (let b = 0; b < B; b++) full.data.set(out.data.subarray(b * per * C, b * per * C + C), b * C);
-    const targets = resolveTargets(options.target, options.labels, needsPrediction(options) ? full : null, B, C);
-    const rowTargets = new Int32Array(rows.length);
-    for (let r = 0; r < rows.length; r++) rowTargets[r] = targets[rows[r]];
-    const f = rowScores(out, rowTargets, mode);
+    const { outputs: out, numOutputs: C, targets, scores: f, rows } = await scorePerturbations(runner, inputs, masks, per, options, mode);
     const values = new Float32Array(B * d);
     for (let b = 0; b < B; b++) {
       const base = b * per;

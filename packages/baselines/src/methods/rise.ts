@@ -6,8 +6,8 @@
  * by the batch's examples.
  */
 import { UserError, type AttributeOptions, type Attribution, type AttributionContext, type Attributor, type Inputs, type Rng } from '@sop/core';
-import { BatchRunner, repeatIndex, rowScores } from '../batching.js';
-import { baselineMasker, budgetOf, finish, needsPrediction, numberOption, resolveTargets, rngOf, scoreModeOf } from '../common.js';
+import { BatchRunner, scorePerturbations } from '../batching.js';
+import { baselineMasker, budgetOf, finish, numberOption, rngOf, scoreModeOf } from '../common.js';
 
 /** Upsample a coarse 1-D line of c values to g positions with cell size ceil(g/c), random shift (bilinear). */
 function upsampleAxis(c: number, g: number, shift: number): { lo: Int32Array; hi: Int32Array; t: Float64Array } {
@@ -88,15 +88,7 @@ export const rise: Attributor = {
       masks.fill(1, b * per * d, b * per * d + d);
       masks.set(M, b * per * d + d);
     }
-    const rows = repeatIndex(B, per);
-    const out = await runner.forwardMasked(inputs, masks, rows);
-    const C = out.shape[1];
-    const full = { data: new Float32Array(B * C), shape: [B, C] };
-    for (let b = 0; b < B; b++) full.data.set(out.data.subarray(b * per * C, b * per * C + C), b * C);
-    const targets = resolveTargets(options.target, options.labels, needsPrediction(options) ? full : null, B, C);
-    const rowTargets = new Int32Array(rows.length);
-    for (let r = 0; r < rows.length; r++) rowTargets[r] = targets[rows[r]];
-    const f = rowScores(out, rowTargets, mode);
+    const { outputs: out, numOutputs: C, targets, scores: f, rows } = await scorePerturbations(runner, inputs, masks, per, options, mode);
     const norm = options.referenceCompat === true ? 1 : 1 / (N * p);
     const values = new Float32Array(B * d);
     for (let b = 0; b < B; b++) {

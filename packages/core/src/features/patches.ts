@@ -54,22 +54,12 @@ export class PatchesSpace implements FeatureSpace {
     const hw = this.height * this.width;
     const C = this.channels;
     const out = new Float32Array(R * C * hw);
-    const [ph, pw] = this.patch;
-    const gw = this.grid[1];
-    const W = this.width;
+    const map = this.pixelFeature;
+    // one gather per pixel (nearest upsampling through the pixel → feature map), then copy to the other channels
     for (let r = 0; r < R; r++) {
       const base = r * C * hw;
       const mo = r * d;
-      for (let y = 0; y < this.height; y++) {
-        const fo = mo + Math.floor(y / ph) * gw;
-        const ro = base + y * W;
-        if (y % ph !== 0) {
-          // same patch row as the line above: copy it
-          out.copyWithin(ro, ro - W, ro);
-          continue;
-        }
-        for (let gc = 0; gc < gw; gc++) out.fill(masks[fo + gc], ro + gc * pw, ro + Math.min(W, (gc + 1) * pw));
-      }
+      for (let p = 0; p < hw; p++) out[base + p] = masks[mo + map[p]];
       for (let c = 1; c < C; c++) out.copyWithin(base + c * hw, base, base + hw);
     }
     return { data: out, shape: [R, ...this.rowShape] };
@@ -110,13 +100,14 @@ export class PatchesSpace implements FeatureSpace {
       for (let gr = 0; gr < gh; gr++) {
         for (let gc = 0; gc < gw; gc++) {
           const o = (b * d + gr * gw + gc) * p;
+          const n = Math.min(pw, W - gc * pw);
           for (let c = 0; c < C; c++) {
             for (let dy = 0; dy < ph; dy++) {
               const y = gr * ph + dy;
               if (y >= H) break;
               const src = ((b * C + c) * H + y) * W + gc * pw;
-              const n = Math.min(pw, W - gc * pw);
-              out.set(x.subarray(src, src + n), o + (c * ph + dy) * pw);
+              const dst = o + (c * ph + dy) * pw;
+              for (let k = 0; k < n; k++) out[dst + k] = x[src + k];
             }
           }
         }

@@ -56,6 +56,14 @@ train: {epochs: 1, batchSize: 32, lr: 0.005, seed: 0}
     expect(existsSync(join(dir, 'explain-2.html'))).toBe(true);
   });
 
+  it('predict on a run directory gives the trained SOP model\'s own outputs (the ones explain decomposes)', async () => {
+    const p = await sop('predict', run, '--limit', '3', '--json');
+    const e = await sop('explain', run, '--limit', '3', '--json');
+    expect(p.code, p.stderr.join('\n')).toBe(0);
+    expect(p.json.model).toBe('sop');
+    p.json.outputs.forEach((row: number[], i: number) => row.forEach((v, c) => expect(v).toBeCloseTo(e.json.predictions[i].output[c], 5)));
+  });
+
   it('explains inputs from a file, and rejects a wrongly shaped one', async () => {
     const row = Array.from({ length: 64 }, (_, i) => (i % 9) / 16);
     const ok = write('in.json', JSON.stringify([row]));

@@ -1,5 +1,5 @@
 import type { CommandModule } from 'yargs';
-import { sliceRows, takeRows, type Inputs } from '@sop/core';
+import { loadTrainedModel, sliceRows, takeRows, type Inputs } from '@sop/core';
 import type { CliContext, GlobalArgs } from '../context.js';
 import { loadPipelineFor, type ConfigArgs } from '../pipeline-loader.js';
 
@@ -31,7 +31,7 @@ export function toRows(data: Float32Array, cols: number): number[][] {
 export function predictCommand(ctx: CliContext): CommandModule<GlobalArgs, PredictArgs> {
   return {
     command: 'predict <config>',
-    describe: 'Backbone outputs on the test split of the configured data',
+    describe: 'Outputs on the test split: the backbone (for a config) or the trained model (for a run directory)',
     builder: (y) =>
       y
         .positional('config', { type: 'string', describe: 'pipeline config (.yaml/.json) or run directory', demandOption: true })
@@ -39,8 +39,20 @@ export function predictCommand(ctx: CliContext): CommandModule<GlobalArgs, Predi
         .option('limit', { type: 'number', describe: 'only the first N test examples' })
         .option('outputs', { type: 'string', choices: ['output', 'all'], default: 'output', describe: "'all' adds the hidden state" }) as any,
     handler: async (args) => {
-      const { pipeline } = await loadPipelineFor(ctx, args, args.config!);
+      const { pipeline, loaded } = await loadPipelineFor(ctx, args, args.config!);
       const inputs = limitInputs(pipeline.dataset.test.inputs, args.limit);
+      if (loaded.runDir) {
+        // a trained run: the model's own prediction (SOP's weighted sum of groups, ScoresActivation + MLP, ...)
+        const trained = await loadTrainedModel(loaded.runDir, pipeline);
+        const out = await trained.predict(inputs);
+        const rows = toRows(out.data, out.shape[1]);
+        if (!args.json) {
+          ctx.io.out(`${rows.length} predictions of the trained ${trained.kind} model (${out.shape[1]} outputs each)`);
+          for (const r of rows.slice(0, 10)) ctx.io.out('  ' + r.map((v) => v.toFixed(4)).join(' '));
+        }
+        ctx.json(args, { outputs: rows, model: trained.kind });
+        return;
+      }
       const wantHidden = args.outputs === 'all' && pipeline.backbone.capabilities.hidden;
       const res = await pipeline.backbone.forward(inputs, wantHidden ? { outputs: ['hidden'] } : {});
       const c = res.output.shape[1];

@@ -350,7 +350,9 @@ export class OnnxBackbone implements Backbone {
     const rows = inputs.x.shape[0];
     if (cot.shape[0] !== rows) throw new UserError(`vjp: cotangent has ${cot.shape[0]} rows but x has ${rows}`, 'pass one cotangent row per input row');
     const wrtKeys = [...new Set(request.wrt ?? ['x'])];
-    const wrt = wrtKeys.map((k) => (k === 'x' ? this.inputName : k));
+    // 'x' is the primary input; 'hidden' / 'embeddings' name the tensors configured as such
+    const alias: Record<string, string | undefined> = { x: this.inputName, hidden: this.hiddenName, embeddings: this.embeddingsName };
+    const wrt = wrtKeys.map((k) => alias[k] ?? k);
     const kinds = this.tensorKinds();
     const inputSet = new Set([this.inputName, ...this.auxInputNames]);
     const kindOf = (w: string): 'input' | 'weight' | 'intermediate' => {
@@ -380,7 +382,8 @@ export class OnnxBackbone implements Backbone {
       cotangent = { data: new Float32Array(cot.shape.slice(1).reduce((a, b) => a * b, 1)), shape: [1, ...cot.shape.slice(1)] };
     }
     const n = empty ? 1 : rows;
-    const outKeys = [this.outputName, ...intermediates];
+    const outKeys = [...new Set([this.outputName, ...intermediates])];
+    const uniqueWrt = [...new Set(wrt)];
     const outParts: Record<string, FloatTensor[]> = {};
     const gradParts: Record<string, FloatTensor[]> = {};
     for (let start = 0; start < n; start += this.maxBatch) {
@@ -391,7 +394,7 @@ export class OnnxBackbone implements Backbone {
       Object.assign(part, params);
       const c = whole ? cotangent : sliceRows(cotangent, start, end);
       const r = await engine.vjp(part, c, engineWrt);
-      for (const w of wrt) (gradParts[w] ??= []).push(r.grads[w]);
+      for (const w of uniqueWrt) (gradParts[w] ??= []).push(r.grads[w]);
       for (const o of outKeys) {
         const v = r.outputs[o];
         if (!v) continue;
@@ -464,6 +467,24 @@ export class OnnxBackbone implements Backbone {
       return findLastTokenTensor(path === this.modelPath ? this.model() : decodeModelProto(readFileSync(path), path), this.outputName);
     })();
     return this.camLayer;
+  }
+
+  /**
+   * FullGrad's bias layers: every Conv node with a bias initializer whose output is 4-D, as {output: the conv's output
+   * tensor, bias: the bias initializer} (both resolvable through `vjp` and `parameters()`). Conv biases are the
+   * spatial ones FullGrad maps; biases of linear layers carry no location.
+   */
+  fullgradBiasLayers(): Array<{ output: string; bias: string }> {
+    const kinds = this.tensorKinds();
+    const out: Array<{ output: string; bias: string }> = [];
+    for (const n of this.model().graph?.node ?? []) {
+      const bias = n.input?.[2];
+      const o = n.output?.[0];
+      if (n.opType !== 'Conv' || !bias || !o || kinds.get(bias) !== 'initializer') continue;
+      const w = (this.model().graph?.initializer ?? []).find((t) => t.name === n.input?.[1]);
+      if (w && (w.dims ?? []).length === 4) out.push({ output: o, bias });
+    }
+    return out;
   }
 
   /** The user's model, decoded once. */

@@ -2,14 +2,16 @@
  * @sop/backbone-onnx — any .onnx model as a SOP backbone (onnxruntime-node, CPU by default).
  *
  *   backbone: {use: onnx, path: model.onnx, input?, output?, hidden?, embeddings?, classifierWeight?,
- *              expose?: [tensor names], maxBatch?: 64, executionProviders?: ['cpu'], threads?, graphOptimizationLevel?}
+ *              expose?: [tensor names], maxBatch?: 64, executionProviders?: ['cpu'], threads?, graphOptimizationLevel?,
+ *              gradcamLayer?: tensor name, finetune?: [initializer names]}
  *
  * - `OnnxBackbone.load(options)`: one session, chunked forward, intermediates exposed via a cached model copy
- *   (`.sop-cache/` next to the model, or the OS temp dir), `vjp` through ./grad (createVjp).
+ *   (`.sop-cache/` next to the model, or the OS temp dir), `vjp` through ./grad (createVjp) w.r.t. inputs, weights
+ *   (`params` replaces stored weights) and intermediates (returned with their values), `parameters()`,
+ *   `gradcamLayer()` and `fullgradBiasLayers()` (the defaults of GradCAM / FullGrad).
  * - `inspectModel(path)` + `formatInspection(info)`: what `sop inspect MODEL.onnx` prints.
  * - Graph helpers: `loadModelProto`, `saveModelProto`, `exposeOutputs`, `findLastSpatialTensor`, `findLastTokenTensor`,
- *   `annotateShapes`,
- *   `readInitializer`; sessions: `createSession`, `toOrtTensor`, `fromOrtTensor`.
+ *   `annotateShapes`, `readInitializer`; sessions: `createSession`, `toOrtTensor`, `fromOrtTensor`.
  */
 export * from './module.js';
 export { OnnxBackbone, DEFAULT_MAX_BATCH } from './backbone.js';

@@ -6,7 +6,9 @@
  * keep 0.25) and a frozen in-core MLP:
  *
  * 1. Inference on a batch: time of one SOP prediction ÷ time of the backbone calls SOP makes (the B·m masked rows,
- *    same chunks), measured in one run with the repetitions interleaved (the order alternates) and medians taken.
+ *    same chunks), measured in one run with the repetitions interleaved (the order alternates); the ratio is the
+ *    median of the per-repetition ratios (each pair runs back to back, so it sees the same machine load), the times
+ *    are medians.
  *    `headsShare` = inference / backbone − 1 is the cost of the group generator, the masking and the selector relative
  *    to the m backbone passes (the reference's cost model is "1 projection + m backbone forwards").
  * 2. Per example (batch 1): SOP inference ÷ the m + 1 backbone forwards a prediction needs (its m masked copies in one
@@ -198,12 +200,12 @@ async function measure(s: Setup, o: { batch: number; trainBatch: number; reps: n
     maskedRowsPerPrediction: o.batch * m,
     inferenceMs: r2(inf),
     backboneCallsAloneMs: r2(alone),
-    inferenceOverBackbone: r3(inf / alone),
-    headsShare: r3(inf / alone - 1),
+    inferenceOverBackbone: r3(median(inferMs.map((v, i) => v / aloneMs[i]))),
+    headsShare: r3(median(inferMs.map((v, i) => v / aloneMs[i])) - 1),
     perExample: {
       inferenceMs: r3(oS),
       backboneForwardsMs: r3(oB),
-      inferenceOverForwards: r3(oS / oB),
+      inferenceOverForwards: r3(median(oneSop.map((v, i) => v / oneBb[i]))),
       note: `batch 1: SOP predict vs its ${m} masked copies (one call) + 1 plain forward`,
     },
     train: {
@@ -276,7 +278,8 @@ function mlpSetup(): Setup {
 export async function run(): Promise<Record<string, unknown>> {
   const out: Record<string, unknown> = {};
   const reps = Number(process.env.SOP_BENCH_REPS ?? 21);
-  const setups = [...(await onnxSetups()), mlpSetup()];
+  const only = process.env.SOP_BENCH_ONLY?.split(',');
+  const setups = [...(await onnxSetups()), mlpSetup()].filter((s) => !only || only.includes(s.name));
   for (const s of setups) {
     out[s.name] = await measure(s, { batch: 32, trainBatch: 16, reps, warmup: 3 });
     await s.backbone.dispose?.();

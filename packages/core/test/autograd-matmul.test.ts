@@ -73,6 +73,8 @@ describe('gemm kernels', () => {
     [5, 300, 7],
     [130, 129, 131],
     [4, 2, 260],
+    [16, 4, 16],
+    [9, 16, 3],
   ]) {
     it(`blocked and naive gemm match float64 on ${m}×${k}×${n}`, () => {
       const A = randn(m * k, rng);

@@ -21,6 +21,7 @@ import {
   log,
   logSoftmax,
   matmul,
+  matmulNT,
   mean,
   mse,
   mul,
@@ -30,6 +31,7 @@ import {
   parameter,
   relu,
   reshape,
+  rowDot,
   scale,
   sigmoid,
   softmax,
@@ -229,6 +231,9 @@ describe('autograd elementwise ops', () => {
     ['scalar tensor', [2, 3], []],
     ['both broadcast', [2, 1, 4], [3, 1]],
     ['left broadcast', [4], [2, 3, 4]],
+    ['trailing ones', [2, 3, 4], [2, 3, 1]],
+    ['trailing ones, two axes', [2, 3, 4], [2, 1, 1]],
+    ['same shape with a trailing 1', [3, 1], [3, 1]],
   ];
   for (const [name, sa, sb] of cases) {
     it(`add/sub/mul/div broadcast: ${name}`, () => {
@@ -238,6 +243,11 @@ describe('autograd elementwise ops', () => {
       check([sa, sb], ([a, b]) => div(a, b), ([a, b]) => bin(a, b, (x, y) => x / y), { gen: (r, k) => (k === 1 ? pos(r) : r.normal()) });
     });
   }
+  it('rowDot = Σ over the last axis of a ⊙ b', () => {
+    check([[2, 3, 5], [2, 3, 5]], ([a, b]) => rowDot(a, b), ([a, b]) => refSum(bin(a, b, (x, y) => x * y), [-1], false));
+    check([[7], [7]], ([a, b]) => rowDot(a, b), ([a, b]) => refSum(bin(a, b, (x, y) => x * y), [-1], false));
+    expect(() => rowDot(Tensor.zeros([2, 3]), Tensor.zeros([3, 2]))).toThrow(/differ/);
+  });
   it('broadcast result shape and values', () => {
     const a = Tensor.from([1, 2, 3], [3, 1]);
     const b = Tensor.from([10, 20], [2]);
@@ -356,12 +366,45 @@ describe('autograd softmax, logSoftmax, sparsemax', () => {
     const q = sparsemax(Tensor.from([1001, 1000.5, 1000.2, 999], [4]));
     [0.75, 0.25, 0, 0].forEach((v, i) => expect(q.data[i]).toBeCloseTo(v, 4));
   });
+  it('softmax and sparsemax on longer rows (last axis and a middle axis)', () => {
+    check([[3, 40]], ([a]) => softmax(a), ([a]) => alongAxis(a, -1, refSoftmax), { seed: 3 });
+    check([[2, 70]], ([a]) => sparsemax(a), ([a]) => alongAxis(a, -1, refSparsemax), { gen: (r) => 0.2 * r.normal(), seed: 4 });
+    check([[2, 20, 3]], ([a]) => sparsemax(a, 1), ([a]) => alongAxis(a, 1, refSparsemax), { gen: (r) => 0.5 * r.normal(), seed: 6 });
+  });
   it('sparsemax against bisection reference (rows sum to 1, gradients)', () => {
     check([[4, 6]], ([a]) => sparsemax(a), ([a]) => alongAxis(a, -1, refSparsemax), { gen: (r) => 1.5 * r.normal() });
     check([[3, 5, 2]], ([a]) => sparsemax(a, 1), ([a]) => alongAxis(a, 1, refSparsemax), { gen: (r) => 1.5 * r.normal(), seed: 5 });
     const p = sparsemax(Tensor.from([0.3, -2, 0.1, 0.2, 5, 5], [2, 3]));
     expect(p.data[0] + p.data[1] + p.data[2]).toBeCloseTo(1, 6);
     expect(Array.from(p.data.slice(3))).toEqual([0, 0.5, 0.5]);
+  });
+});
+
+describe('matmulNT (a @ bᵀ without a transposed copy)', () => {
+  const refNT = (a: F64, b: F64): F64 => {
+    const nd = b.s.length;
+    const bt = build([...b.s.slice(0, -2), b.s[nd - 1], b.s[nd - 2]], (idx) => {
+      const j = [...idx];
+      [j[nd - 2], j[nd - 1]] = [idx[nd - 1], idx[nd - 2]];
+      return b.d[ravel(j, b.s)];
+    });
+    return refMatmul(a, bt);
+  };
+  it('batched (same batch dims), shared 2-D b, short and long inner dimensions, with gradients', () => {
+    check([[3, 5, 4], [3, 6, 4]], ([a, b]) => matmulNT(a, b), ([a, b]) => refNT(a, b));
+    check([[2, 1, 5, 18], [2, 1, 3, 18]], ([a, b]) => matmulNT(a, b), ([a, b]) => refNT(a, b), { seed: 2 });
+    check([[2, 5, 3], [4, 3]], ([a, b]) => matmulNT(a, b), ([a, b]) => refNT(a, b), { seed: 3 });
+    check([[1, 1], [1, 1]], ([a, b]) => matmulNT(a, b), ([a, b]) => refNT(a, b), { seed: 4 });
+  });
+  it('equals matmul(a, transpose(b)) and rejects mismatched shapes', () => {
+    const rng = new Rng(8);
+    const a = new Tensor(Float32Array.from({ length: 4 * 16 * 4 }, () => rng.normal()), [4, 16, 4]);
+    const b = new Tensor(Float32Array.from({ length: 4 * 16 * 4 }, () => rng.normal()), [4, 16, 4]);
+    const x = matmulNT(a, b).data;
+    const y = matmul(a, transpose(b)).data;
+    for (let i = 0; i < x.length; i++) expect(Math.abs(x[i] - y[i])).toBeLessThan(1e-5);
+    expect(() => matmulNT(Tensor.zeros([2, 3]), Tensor.zeros([2, 4]))).toThrow(/inner/);
+    expect(() => matmulNT(Tensor.zeros([2, 2, 3]), Tensor.zeros([3, 2, 3]))).toThrow(/batch/);
   });
 });
 
@@ -451,6 +494,30 @@ describe('autograd layers and losses', () => {
     expect(m.requiresGrad).toBe(false);
     expect(Array.from(topkMask(a, 1, -1, false).data)).toEqual([0, 1, 0, 0, 1, 0, 0, 0]);
     expect(Array.from(topkMask(a, 1, 0).data)).toEqual([1, 0, 0, 0, 0, 1, 1, 1]);
+  });
+  it('topkMask: partial selection equals a full sort (random rows with ties and NaN, any k, both directions, any axis)', () => {
+    const rng = new Rng(21);
+    const refTopk = (row: number[], k: number, largest: boolean): number[] => {
+      const v = row.map((x) => (Number.isNaN(x) ? -Infinity : largest ? x : -x));
+      const idx = v.map((_, i) => i).sort((i, j) => (v[j] > v[i] ? 1 : v[j] < v[i] ? -1 : i - j));
+      const m = row.map(() => 0);
+      idx.slice(0, k).forEach((i) => (m[i] = 1));
+      return m;
+    };
+    for (const len of [1, 2, 5, 16, 33]) {
+      const data = Float32Array.from({ length: 3 * len * 2 }, () => {
+        const u = rng.next();
+        return u < 0.05 ? NaN : u < 0.3 ? 0.5 : Math.round(rng.normal() * 4) / 4; // many ties
+      });
+      const a = new Tensor(data, [3, len, 2]);
+      for (const k of [0, 1, Math.floor(len / 2), len - 1, len]) {
+        for (const largest of [true, false]) {
+          const got = topkMask(a, k, 1, largest);
+          const want = alongAxis({ d: Float64Array.from(data), s: [3, len, 2] }, 1, (row) => refTopk(row, Math.max(0, k), largest));
+          expect(Array.from(got.data), `len ${len} k ${k} largest ${largest}`).toEqual(Array.from(want.d));
+        }
+      }
+    }
   });
   it('dropout: identity when not training; inverted scaling and masked gradient when training', () => {
     const x = parameter(Float32Array.from({ length: 1000 }, () => 1), [1000]);

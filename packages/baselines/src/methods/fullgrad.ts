@@ -4,6 +4,9 @@
  * the backbone exposes (forward outputs + vjp wrt, as for gradcam), `bias` the layer's bias (a parameter name from
  * `backbone.parameters()` or the K numbers) — the map ψ(∂f_c/∂z ⊙ b) is summed over channels, resized onto the image
  * and added. Only 4-D (spatial) bias maps are supported, like the reference (non-spatial biases carry no location).
+ * Default `biasLayers`: the backbone's `fullgradBiasLayers()` when it has one (the ONNX backbone lists every 2-D
+ * Conv with a bias: {output: conv output, bias: bias initializer}), else none (input part only). `biasLayers: []`
+ * turns the bias part off.
  * `postprocess: 'none'` returns the signed x ⊙ ∇x (+ signed bias maps). Score: raw logit (`output: 'logit'`).
  */
 import { UserError, type AttributeOptions, type Attribution, type AttributionContext, type Attributor, type Inputs } from '@sop/core';
@@ -26,7 +29,8 @@ export const fullgrad: Attributor = {
     runner.requireVjp('fullgrad');
     floatX(inputs, "attributor 'fullgrad'");
     const bb = context.backbone;
-    const layers = (options.biasLayers as BiasLayer[] | undefined) ?? [];
+    const own = (bb as { fullgradBiasLayers?(): BiasLayer[] }).fullgradBiasLayers;
+    const layers = (options.biasLayers as BiasLayer[] | undefined) ?? (inputs.x.shape.length === 4 && own ? own.call(bb) : []);
     const post = choiceOption(options, 'postprocess', ['abs-minmax', 'none'] as const, 'abs-minmax');
     const mode = scoreModeOf(options, 'logit');
     const B = inputs.x.shape[0];

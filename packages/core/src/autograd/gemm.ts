@@ -22,13 +22,18 @@ export function getGemmBackend(): GemmBackend {
   return backend;
 }
 
+/** Up to this many multiply-adds the JS path runs transposed products directly on the stored layout. */
+const SMALL_DIRECT = 1 << 16;
+
 /** Below this many multiply-adds the packing of the SIMD path costs more than it saves. */
 const WASM_MIN_WORK = 2048;
+/** With a shorter inner dimension the packing (a copy of A and C per call) costs more than the JS kernel's work. */
+const WASM_MIN_K = 8;
 
 /** C += A·B (A [M, K], B [K, N], row-major at the given offsets). */
 export function gemm(A: Float32Array, aOff: number, B: Float32Array, bOff: number, C: Float32Array, cOff: number, M: number, K: number, N: number): void {
   if (M === 0 || N === 0 || K === 0) return;
-  if (backend === 'wasm' && M * K * N >= WASM_MIN_WORK && gemmWasm(A, aOff, K, 1, B, bOff, N, 1, C, cOff, M, K, N)) return;
+  if (backend === 'wasm' && M * K * N >= WASM_MIN_WORK && K >= WASM_MIN_K && gemmWasm(A, aOff, K, 1, B, bOff, N, 1, C, cOff, M, K, N)) return;
   gemmBlocked(A, aOff, B, bOff, C, cOff, M, K, N);
 }
 
@@ -50,10 +55,20 @@ export function gemmT(
   N: number,
 ): void {
   if (M === 0 || N === 0 || K === 0) return;
-  if (backend === 'wasm' && M * K * N >= WASM_MIN_WORK) {
+  if (backend === 'wasm' && M * K * N >= WASM_MIN_WORK && K >= WASM_MIN_K) {
     const [ars, acs] = transA ? [1, M] : [K, 1];
     const [brs, bcs] = transB ? [1, K] : [N, 1];
     if (gemmWasm(A, aOff, ars, acs, B, bOff, brs, bcs, C, cOff, M, K, N)) return;
+  }
+  // small products: direct kernels on the stored layout (no transposed copies); large ones: transpose + blocked
+  const small = M * K * N <= SMALL_DIRECT;
+  if (small && transB && !transA) {
+    gemmNT(A, aOff, B, bOff, C, cOff, M, K, N);
+    return;
+  }
+  if (small && transA && !transB) {
+    gemmTN(A, aOff, B, bOff, C, cOff, M, K, N);
+    return;
   }
   let a = A;
   let ao = aOff;
@@ -70,6 +85,59 @@ export function gemmT(
     bo = 0;
   }
   gemmBlocked(a, ao, b, bo, C, cOff, M, K, N);
+}
+
+let ntScratch = new Float32Array(256);
+
+/**
+ * C += A·Bᵀ with A [M, K] and B stored [N, K]. Short K: B is transposed into a scratch buffer for the blocked kernel;
+ * otherwise dot products of contiguous rows.
+ */
+export function gemmNT(A: Float32Array, aOff: number, B: Float32Array, bOff: number, C: Float32Array, cOff: number, M: number, K: number, N: number): void {
+  if (K <= 16 && M >= 4) {
+    if (ntScratch.length < K * N) ntScratch = new Float32Array(K * N);
+    const T = ntScratch;
+    transpose2d(B, bOff, T, 0, N, K);
+    gemmBlocked(A, aOff, T, 0, C, cOff, M, K, N);
+    return;
+  }
+  for (let i = 0; i < M; i++) {
+    const ar = aOff + i * K;
+    const cr = cOff + i * N;
+    let j = 0;
+    for (; j + 2 <= N; j += 2) {
+      const b0 = bOff + j * K;
+      const b1 = b0 + K;
+      let s0 = 0;
+      let s1 = 0;
+      for (let k = 0; k < K; k++) {
+        const a = A[ar + k];
+        s0 += a * B[b0 + k];
+        s1 += a * B[b1 + k];
+      }
+      C[cr + j] += s0;
+      C[cr + j + 1] += s1;
+    }
+    if (j < N) {
+      const b0 = bOff + j * K;
+      let s0 = 0;
+      for (let k = 0; k < K; k++) s0 += A[ar + k] * B[b0 + k];
+      C[cr + j] += s0;
+    }
+  }
+}
+
+/** C += Aᵀ·B with A stored [K, M] and B [K, N]: rank-1 updates streaming rows of A and B, no transposed copy. */
+export function gemmTN(A: Float32Array, aOff: number, B: Float32Array, bOff: number, C: Float32Array, cOff: number, M: number, K: number, N: number): void {
+  for (let k = 0; k < K; k++) {
+    const ar = aOff + k * M;
+    const br = bOff + k * N;
+    for (let i = 0; i < M; i++) {
+      const a = A[ar + i];
+      const cr = cOff + i * N;
+      for (let j = 0; j < N; j++) C[cr + j] += a * B[br + j];
+    }
+  }
 }
 
 /** JS kernel block sizes: a KC×NC panel of B (64 KiB of float32) stays in L2 while all rows of A stream past it. */

@@ -20,7 +20,7 @@ export function indexSelect(a: Tensor, axis: number, indices: Int32Array): Tenso
     for (let i = 0; i < L; i++) {
       const src = (o * len + indices[i]) * inner;
       const dst = (o * L + i) * inner;
-      if (inner === 1) y[dst] = A[src];
+      if (inner < 64) for (let t = 0; t < inner; t++) y[dst + t] = A[src + t];
       else y.set(A.subarray(src, src + inner), dst);
     }
   }
@@ -79,7 +79,9 @@ export function concat(tensors: Tensor[], axis: number): Tensor {
 }
 
 /**
- * 0/1 mask of the k largest (or smallest) entries along `axis`; ties go to the lower index. No gradient.
+ * 0/1 mask of the k largest (or smallest) entries along `axis`; ties go to the lower index, NaN ranks last. No
+ * gradient. Partial selection: one pass per row keeps the current top k (by value, then index) in a small sorted
+ * buffer, so a row costs O(len·k) in the worst case and about O(len) when few entries displace the k-th.
  */
 export function topkMask(a: Tensor, k: number, axis = -1, largest = true): Tensor {
   const ax = normAxis(axis, a.ndim);
@@ -87,30 +89,35 @@ export function topkMask(a: Tensor, k: number, axis = -1, largest = true): Tenso
   const kk = Math.max(0, Math.min(Math.floor(k), len));
   const A = a.data;
   const y = new Float32Array(A.length);
-  const vals = new Float64Array(len);
-  const idx = new Int32Array(len);
-  const sign = largest ? 1 : -1;
-  const cmp = (i: number, j: number): number => {
-    const x = vals[i];
-    const z = vals[j];
-    if (x > z) return -1;
-    if (x < z) return 1;
-    return i - j;
-  };
-  for (let o = 0; o < outer; o++) {
-    for (let t = 0; t < inner; t++) {
-      const base = o * len * inner + t;
-      if (kk === len) {
-        for (let j = 0; j < len; j++) y[base + j * inner] = 1;
-        continue;
+  if (kk === len) y.fill(1);
+  else if (kk > 0) {
+    const sign = largest ? 1 : -1;
+    const bufV = new Float64Array(kk);
+    const bufI = new Int32Array(kk);
+    for (let o = 0; o < outer; o++) {
+      for (let t = 0; t < inner; t++) {
+        const base = o * len * inner + t;
+        let n = 0; // entries in the buffer, sorted by value descending (earlier index first on ties)
+        for (let j = 0, at = base; j < len; j++, at += inner) {
+          let v = A[at] * sign;
+          if (v !== v) v = -Infinity; // NaN ranks last
+          // j is larger than every index in the buffer, so it goes after all entries with value ≥ v
+          if (n === kk) {
+            if (!(v > bufV[kk - 1])) continue;
+            n--;
+          }
+          let p = n;
+          while (p > 0 && bufV[p - 1] < v) {
+            bufV[p] = bufV[p - 1];
+            bufI[p] = bufI[p - 1];
+            p--;
+          }
+          bufV[p] = v;
+          bufI[p] = j;
+          n++;
+        }
+        for (let r = 0; r < kk; r++) y[base + bufI[r] * inner] = 1;
       }
-      for (let j = 0; j < len; j++) {
-        const v = A[base + j * inner] * sign;
-        vals[j] = v !== v ? -Infinity : v; // NaN sorts last
-        idx[j] = j;
-      }
-      idx.sort(cmp);
-      for (let r = 0; r < kk; r++) y[base + idx[r] * inner] = 1;
     }
   }
   return new Tensor(y, [...a.shape], false);

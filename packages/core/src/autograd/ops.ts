@@ -102,8 +102,76 @@ function binaryRows(op: number, a: Tensor, b: Tensor): Tensor {
   });
 }
 
+/**
+ * Repeat count when `b` equals the leading dimensions of `a` followed only by 1s (e.g. [B, m, 1] against
+ * [B, m, C]: every element of b applies to a contiguous run of `inner` elements of a); 0 when b is not of that form.
+ */
+function leadingRepeat(out: readonly number[], b: readonly number[]): number {
+  if (b.length !== out.length) return 0;
+  let s = b.length;
+  while (s > 0 && b[s - 1] === 1) s--;
+  if (s === b.length) return 0;
+  let inner = 1;
+  for (let i = 0; i < out.length; i++) {
+    if (i < s) {
+      if (b[i] !== out[i]) return 0;
+    } else inner *= out[i];
+  }
+  return inner;
+}
+
+/** Fast path: a has the result's shape, each element of b applies to a contiguous run of `inner` elements of a. */
+function binaryCols(op: number, a: Tensor, b: Tensor, inner: number): Tensor {
+  const A = a.data;
+  const B = b.data;
+  const n = A.length;
+  const nb = B.length;
+  const y = new Float32Array(n);
+  for (let r = 0, o = 0; r < nb; r++, o += inner) {
+    const v = B[r];
+    const end = o + inner;
+    if (op === ADD) for (let i = o; i < end; i++) y[i] = A[i] + v;
+    else if (op === SUB) for (let i = o; i < end; i++) y[i] = A[i] - v;
+    else if (op === MUL) for (let i = o; i < end; i++) y[i] = A[i] * v;
+    else for (let i = o; i < end; i++) y[i] = A[i] / v;
+  }
+  return result(y, [...a.shape], [a, b], (out) => {
+    const g = out.grad!;
+    if (a.requiresGrad) {
+      if (op === ADD || op === SUB) a.accumulate(g);
+      else {
+        const ga = new Float32Array(n);
+        for (let r = 0, o = 0; r < nb; r++, o += inner) {
+          const v = B[r];
+          const end = o + inner;
+          if (op === MUL) for (let i = o; i < end; i++) ga[i] = g[i] * v;
+          else for (let i = o; i < end; i++) ga[i] = g[i] / v;
+        }
+        giveGrad(a, ga);
+      }
+    }
+    if (b.requiresGrad) {
+      const gb = new Float32Array(nb);
+      for (let r = 0, o = 0; r < nb; r++, o += inner) {
+        const end = o + inner;
+        let acc = 0;
+        if (op === ADD) for (let i = o; i < end; i++) acc += g[i];
+        else if (op === SUB) for (let i = o; i < end; i++) acc -= g[i];
+        else if (op === MUL) for (let i = o; i < end; i++) acc += g[i] * A[i];
+        else for (let i = o; i < end; i++) acc -= (g[i] * y[i]) / B[r];
+        gb[r] = acc;
+      }
+      giveGrad(b, gb);
+    }
+  });
+}
+
 function binary(op: number, a: Tensor, b: Tensor): Tensor {
   if (b.size > 0 && b.ndim <= a.ndim && !sameShape(a.shape, b.shape) && isTrailing(a.shape, b.shape)) return binaryRows(op, a, b);
+  if (b.size > 0) {
+    const inner = leadingRepeat(a.shape, b.shape);
+    if (inner > 0) return binaryCols(op, a, b, inner);
+  }
   const shape = sameShape(a.shape, b.shape) ? [...a.shape] : broadcastShapes(a.shape, b.shape);
   const n = sizeOf(shape);
   const ia = broadcastMap(shape, a.shape);
@@ -309,6 +377,38 @@ function normAxes(axis: number | number[] | undefined, ndim: number): number[] {
  */
 export function sum(a: Tensor, axis?: number | number[], keepDims = false): Tensor {
   return reduceSum(a, axis, keepDims, 1);
+}
+
+/**
+ * Σ over the last axis of a ⊙ b (a and b of the same shape [..., n]) → [...]; the fused form of
+ * `sum(mul(a, b), -1)`, with one pass forward and one per operand backward.
+ */
+export function rowDot(a: Tensor, b: Tensor): Tensor {
+  if (!sameShape(a.shape, b.shape) || a.ndim < 1) {
+    throw new UserError(`rowDot: shapes [${a.shape.join(', ')}] and [${b.shape.join(', ')}] differ`, 'pass two tensors of the same shape [..., n]');
+  }
+  const A = a.data;
+  const B = b.data;
+  const n = a.shape[a.ndim - 1];
+  const rows = n === 0 ? 0 : A.length / n;
+  const y = new Float32Array(rows);
+  for (let r = 0, o = 0; r < rows; r++, o += n) {
+    let s = 0;
+    for (let i = o; i < o + n; i++) s += A[i] * B[i];
+    y[r] = s;
+  }
+  return result(y, a.shape.slice(0, -1), [a, b], (out) => {
+    const g = out.grad!;
+    for (const [t, other] of [[a, B], [b, A]] as const) {
+      if (!t.requiresGrad) continue;
+      const gt = new Float32Array(A.length);
+      for (let r = 0, o = 0; r < rows; r++, o += n) {
+        const v = g[r];
+        for (let i = o; i < o + n; i++) gt[i] = v * other[i];
+      }
+      giveGrad(t, gt);
+    }
+  });
 }
 
 /** Mean over `axis`; same signature as {@link sum}. */

@@ -9,6 +9,7 @@ import { result, type Tensor } from './tensor.js';
 export function softmax(a: Tensor, axis = -1): Tensor {
   const ax = normAxis(axis, a.ndim);
   const [outer, len, inner] = splitAt(a.shape, ax);
+  if (inner === 1) return softmaxLast(a, outer, len);
   const A = a.data;
   const y = new Float32Array(A.length);
   for (let o = 0; o < outer; o++) {
@@ -45,6 +46,53 @@ export function softmax(a: Tensor, axis = -1): Tensor {
     }
     giveGrad(a, ga);
   });
+}
+
+/** Softmax over contiguous rows (the last axis): no stride arithmetic, one pass per row for max, exp and scale. */
+function softmaxLast(a: Tensor, rows: number, len: number): Tensor {
+  const A = a.data;
+  const y = new Float32Array(A.length);
+  for (let base = 0, r = 0; r < rows; r++, base += len) {
+    const end = base + len;
+    let mx = -Infinity;
+    for (let i = base; i < end; i++) if (A[i] > mx) mx = A[i];
+    let s = 0;
+    for (let i = base; i < end; i++) {
+      const e = Math.exp(A[i] - mx);
+      y[i] = e;
+      s += e;
+    }
+    const inv = 1 / s;
+    for (let i = base; i < end; i++) y[i] *= inv;
+  }
+  return result(y, [...a.shape], [a], (out) => {
+    const g = out.grad!;
+    const ga = new Float32Array(A.length);
+    for (let base = 0, r = 0; r < rows; r++, base += len) {
+      const end = base + len;
+      let dot = 0;
+      for (let i = base; i < end; i++) dot += g[i] * y[i];
+      for (let i = base; i < end; i++) ga[i] = y[i] * (g[i] - dot);
+    }
+    giveGrad(a, ga);
+  });
+}
+
+/** Sort the first `n` entries of `v` ascending (insertion sort: fastest for the short rows sparsemax sees). */
+function sortSmall(v: Float64Array, n: number): void {
+  if (n > 64) {
+    v.subarray(0, n).sort();
+    return;
+  }
+  for (let i = 1; i < n; i++) {
+    const x = v[i];
+    let j = i - 1;
+    while (j >= 0 && v[j] > x) {
+      v[j + 1] = v[j];
+      j--;
+    }
+    v[j + 1] = x;
+  }
 }
 
 export function logSoftmax(a: Tensor, axis = -1): Tensor {
@@ -108,7 +156,7 @@ export function sparsemax(a: Tensor, axis = -1): Tensor {
         row[j] -= mx;
         sorted[j] = row[j];
       }
-      sorted.sort(); // ascending; walk it from the end
+      sortSmall(sorted, len); // ascending; walk it from the end
       let cum = 0;
       let kz = 0;
       let cumK = 0;

@@ -15,9 +15,10 @@ import {
   scale,
   addScalar,
   matmul,
-  transpose,
+  matmulNT,
   reshape,
   sum,
+  rowDot,
   softmax,
   sparsemax,
   indexSelect,
@@ -280,19 +281,52 @@ export class SopModel {
     return Tensor.fromData(out.embeddings);
   }
 
+  /**
+   * Attention logits γ_g·Q·Kᵀ [B, |qs|, d] of head h for the query features `qs`.
+   *
+   * Projection embeddings are E = V·W_p + b (b = bias + position embedding [d, e]) for the raw feature values
+   * V [B, d, p], so Q = V_q·A + a and K = V·B_k + b_k with A = γ·W_p·W_q, B_k = W_p·W_k, a = γ·b_q·W_q, b_k = b·W_k. The
+   * logits expand to (V_q·G + a·B_kᵀ)·Vᵀ + V_q·(A·b_kᵀ) + a·b_kᵀ with G = A·B_kᵀ [p, p]: every product with the batch
+   * is then of width p (the values per feature) instead of the embedding width e, and the parameter-only products are
+   * computed once per call. Same function (and gradients) as building E, Q and K; float32 rounding differs.
+   */
+  private headLogits(h: number, qs: Int32Array, src: { values?: Tensor; embeddings?: Tensor }): Tensor {
+    const Wq = this.params[`generator.heads.${h}.query`];
+    const Wk = this.params[`generator.heads.${h}.key`];
+    if (src.embeddings) {
+      const emb = src.embeddings;
+      const Q = matmul(indexSelect(emb, 1, qs), Wq);
+      const K = matmul(emb, Wk);
+      return scale(matmulNT(Q, K), this.gammaG);
+    }
+    const V = src.values!;
+    const Wp = this.params['generator.proj.weight'];
+    const bias = this.params['generator.proj.bias'];
+    const pos = this.params['generator.pos'];
+    const base = pos ? add(pos, bias) : reshape(bias, [1, this.embedDim]); // [d | 1, e]
+    const baseQ = pos ? indexSelect(base, 0, qs) : base; // [m | 1, e]
+    const A = scale(matmul(Wp, Wq), this.gammaG); // [p, e]
+    const Bk = matmul(Wp, Wk); // [p, e]
+    const a = scale(matmul(baseQ, Wq), this.gammaG); // [m | 1, e]
+    const bk = matmul(base, Wk); // [d | 1, e]
+    const Vq = indexSelect(V, 1, qs); // [B, m, p]
+    const P = add(matmul(Vq, matmulNT(A, Bk)), matmulNT(a, Bk)); // [B, m, p]
+    const L = add(matmulNT(P, V), matmul(Vq, matmulNT(A, bk))); // [B, m, d]
+    return add(L, matmulNT(a, bk));
+  }
+
   /** Group generator: attention [B, m, d], binary masks, scale c [B, m]. */
-  private generate(emb: Tensor, inputs: Inputs, heads: Int32Array, queries: Int32Array, n: number, deletion: boolean): { attention: Tensor; masks: Tensor; scales: Tensor } {
+  private generate(src: { values?: Tensor; embeddings?: Tensor }, inputs: Inputs, heads: Int32Array, queries: Int32Array, n: number, deletion: boolean): { attention: Tensor; masks: Tensor; scales: Tensor } {
     const d = this.numFeatures;
-    const B = emb.shape[0];
+    const B = inputs.x.shape[0];
     const parts: Tensor[] = [];
     for (let h = 0; h < this.numHeads; h++) {
-      const qs: number[] = [];
-      for (let i = 0; i < heads.length; i++) if (heads[i] === h) qs.push(queries[i]);
-      if (!qs.length) continue;
-      const hq = indexSelect(emb, 1, Int32Array.from(qs));
-      const Q = matmul(hq, this.params[`generator.heads.${h}.query`]);
-      const K = matmul(emb, this.params[`generator.heads.${h}.key`]);
-      parts.push(scale(matmul(Q, transpose(K)), this.gammaG));
+      let count = 0;
+      for (let i = 0; i < heads.length; i++) if (heads[i] === h) count++;
+      if (!count) continue;
+      const qs = new Int32Array(count);
+      for (let i = 0, c = 0; i < heads.length; i++) if (heads[i] === h) qs[c++] = queries[i];
+      parts.push(this.headLogits(h, qs, src));
     }
     let logits = parts.length === 1 ? parts[0] : concat(parts, 1);
     const valid = this.context.space.validFeatures?.(inputs);
@@ -305,7 +339,8 @@ export class SopModel {
     if (this.blurOpt) logits = blur(logits, this.context.space.grid, this.blurOpt.kernel, this.blurOpt.sigma);
     const attention = softmax(logits, -1);
     const masks = topkMask(attention, n, -1, !deletion);
-    const scales = addScalar(scale(sum(mul(attention, masks), -1), 2), -1);
+    // c = 2·Σ_top a − 1 (fused Σ over the last axis of a ⊙ M)
+    const scales = addScalar(scale(rowDot(attention, masks), 2), -1);
     return { attention, masks, scales };
   }
 
@@ -349,15 +384,16 @@ export class SopModel {
     const n = Math.max(1, Math.min(d, Math.floor(d * keep + 1e-6)));
     const { heads, queries } = this.candidates(options.head, this.queryMode === 'random' ? options.rng : undefined);
     const embRaw = this.embeddingMode === 'backbone' ? await this.backboneEmbeddings(inputs) : undefined;
-    const gen = run(() => this.generate(embRaw ?? this.projectionEmbeddings(inputs), inputs, heads, queries, n, options.deletion ?? false));
+    const src = embRaw ? { embeddings: embRaw } : { values: Tensor.fromData(this.context.space.featureValues(inputs)) };
+    const gen = run(() => this.generate(src, inputs, heads, queries, n, options.deletion ?? false));
     const maskData = gen.masks.data;
     const { z, hidden } = await this.runGroups(inputs, maskData, B);
     const sel = run(() => {
       const keys = new Tensor(this.keys === 'hidden' ? hidden! : z, [B, m, this.keyDim]);
-      // S = γ_s (H W_k)(Q_c W_q)ᵀ, evaluated as γ_s H (W_k (Q_c W_q)ᵀ): [k, C] instead of projecting all B·m keys
+      // S = γ_s (H W_k)(Q_c W_q)ᵀ, evaluated as H (γ_s W_k (Q_c W_q)ᵀ): [k, C] instead of projecting all B·m keys
       const qp = matmul(this.params['selector.classQueries'], this.params['selector.query']); // [C, k]
-      const u = matmul(this.params['selector.key'], transpose(qp)); // [k, C]
-      const logits = scale(matmul(keys, u), this.gammaS); // [B, m, C]
+      const u = scale(matmulNT(this.params['selector.key'], qp), this.gammaS); // γ_s·W_k·(Q_c W_q)ᵀ [k, C]
+      const logits = matmul(keys, u); // [B, m, C]
       const weights = sparsemax(logits, 1);
       const scaledOutputs = mul(new Tensor(z, [B, m, C]), reshape(gen.scales, [B, m, 1]));
       const contributions = mul(weights, scaledOutputs);
@@ -375,14 +411,6 @@ export class SopModel {
       heads,
       evaluations: B * m,
     };
-  }
-
-  /** Learned projection of each feature's raw values + position embedding [B, d, e]. */
-  private projectionEmbeddings(inputs: Inputs): Tensor {
-    const v = this.context.space.featureValues(inputs);
-    let e = add(matmul(Tensor.fromData(v), this.params['generator.proj.weight']), this.params['generator.proj.bias']);
-    if (this.params['generator.pos']) e = add(e, this.params['generator.pos']);
-    return e;
   }
 
   /** Inference (no graph): every output of methods §2.4. */

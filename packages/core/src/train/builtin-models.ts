@@ -5,7 +5,7 @@ import type { Inputs } from '../inputs.js';
 import { UserError } from '../errors.js';
 import type { FloatTensor } from '../tensor.js';
 import { MlpBackbone, MLP_WEIGHTS_FILE } from '../models/mlp.js';
-import { ScoresActivation, ScoresActivationModel } from '../models/scores-activation.js';
+import { FINETUNE_PREFIX, ScoresActivation, ScoresActivationBackboneModel, ScoresActivationModel } from '../models/scores-activation.js';
 import { SopModel, firstRows, type SopOptions } from '../models/sop.js';
 import { SopExplainer } from '../models/sop-explainer.js';
 import type { ModelFactory, TrainedModel } from '../models/model.js';
@@ -89,11 +89,52 @@ function scoresOptions(p: Pipeline): { temperature?: number; scaleByD?: boolean 
   return { temperature: m.temperature as number | undefined, scaleByD: m.scaleByD as boolean | undefined };
 }
 
-function requireMlp(p: Pipeline): MlpBackbone {
-  if (!(p.backbone instanceof MlpBackbone)) {
-    throw new UserError(`model scores-activation trains the layer jointly with the network, which needs backbone: {use: mlp} (got '${p.backbone.name}')`, 'use backbone: {use: mlp, hidden: [64, 64]}');
+/**
+ * The backbone's role: an MLP is trained jointly with the layer; any other backbone stays frozen (apart from the
+ * weights named in `backbone.finetune`) and must provide gradients (`vjp`).
+ */
+function isJoint(p: Pipeline): boolean {
+  if (p.backbone instanceof MlpBackbone) return true;
+  if (!p.backbone.vjp || !p.backbone.capabilities.vjp) {
+    throw new UserError(
+      `model scores-activation needs gradients through the backbone, and backbone '${p.backbone.name}' provides none (no vjp)`,
+      'use backbone: {use: onnx, ...} (differentiated through its graph, kept frozen) or backbone: {use: mlp, hidden: [64, 64]} (trained jointly)',
+    );
   }
-  return p.backbone;
+  return false;
+}
+
+/** Initial values of the weights named in `backbone.finetune` (frozen-backbone mode). */
+function finetuneStart(p: Pipeline): Record<string, FloatTensor> {
+  const raw = p.config.backbone.finetune;
+  if (raw === undefined || raw === null) return {};
+  const names = typeof raw === 'string' ? [raw] : raw;
+  if (!Array.isArray(names) || !names.every((n) => typeof n === 'string' && n.length > 0)) {
+    throw new UserError(`backbone.finetune: expected a list of weight names, found ${JSON.stringify(raw)}`, 'write backbone.finetune: [out.weight, out.bias]');
+  }
+  if (names.length === 0) return {};
+  const all = p.backbone.parameters?.();
+  if (!all) throw new UserError(`backbone.finetune: backbone '${p.backbone.name}' does not list its weights (no parameters())`, 'remove backbone.finetune, or use an ONNX backbone');
+  const out: Record<string, FloatTensor> = {};
+  for (const n of names as string[]) {
+    const t = all[n];
+    if (!t) {
+      const known = Object.keys(all);
+      throw new UserError(`backbone.finetune: '${n}' is not a weight of backbone '${p.backbone.name}'`, `use weight names such as ${known.slice(0, 6).join(', ')}${known.length > 6 ? ', ...' : ''} (\`sop inspect MODEL.onnx\` lists them)`);
+    }
+    out[n] = t;
+  }
+  return out;
+}
+
+/** ScoresActivation over the frozen (optionally partly fine-tuned) backbone; one score per element of an input row. */
+function frozenModel(p: Pipeline): ScoresActivationBackboneModel {
+  const rowShape = p.dataset.train.inputs.x.shape.slice(1);
+  const d = rowShape.reduce((a, b) => a * b, 1);
+  const opts = scoresOptions(p);
+  // a frozen backbone sees x ⊙ softmax(s): without ×d every input would start shrunk d-fold, so scale by default
+  const layer = new ScoresActivation(d, { ...opts, scaleByD: opts.scaleByD ?? true });
+  return new ScoresActivationBackboneModel(layer, p.backbone, rowShape, finetuneStart(p));
 }
 
 function featureNamesFor(p: Pipeline, d: number): string[] {
@@ -103,7 +144,7 @@ function featureNamesFor(p: Pipeline, d: number): string[] {
   return Array.from({ length: d }, (_, i) => `x${i}`);
 }
 
-function saModel(runDir: string, p: Pipeline, model: ScoresActivationModel): TrainedModel {
+function saModel(runDir: string, p: Pipeline, model: ScoresActivationModel | ScoresActivationBackboneModel): TrainedModel {
   const names = featureNamesFor(p, model.layer.numFeatures);
   return {
     kind: 'scores-activation',
@@ -124,14 +165,16 @@ function saModel(runDir: string, p: Pipeline, model: ScoresActivationModel): Tra
 
 export const scoresActivationModelFactory: ModelFactory = {
   name: 'scores-activation',
-  description: 'ScoresActivation layer x ⊙ softmax(s/T) in front of the MLP, trained end to end; global ranking argsort(w)',
+  description:
+    'ScoresActivation layer x ⊙ softmax(s/T) in front of the backbone: trained end to end with the MLP, or in front of a frozen differentiable backbone (onnx; weights in backbone.finetune are tuned too); global ranking argsort(w)',
   async train(p, run) {
     const opts = scoresOptions(p);
-    const mlp = requireMlp(p);
-    mlp.setTrainable(true);
-    const layer = new ScoresActivation(mlp.inputDim, opts);
-    const model = new ScoresActivationModel(layer, mlp);
-    const names = featureNamesFor(p, mlp.inputDim);
+    const joint = isJoint(p);
+    const mlp = joint ? (p.backbone as MlpBackbone) : undefined;
+    if (mlp) mlp.setTrainable(true);
+    const model = mlp ? new ScoresActivationModel(new ScoresActivation(mlp.inputDim, opts), mlp) : frozenModel(p);
+    const layer = model.layer;
+    const names = featureNamesFor(p, layer.numFeatures);
     const w = labelWidth(p);
     const stage = 'scores-activation';
     const task: StageTask = {
@@ -140,7 +183,8 @@ export const scoresActivationModelFactory: ModelFactory = {
       numRows: run.train.rows,
       async loss(rows, { rng }) {
         const part = takePart(run.train, rows, w);
-        return taskLoss(p.config.task, model.forwardTensor(mlp.flatten(part.inputs), true, rng), part.labels);
+        if (model instanceof ScoresActivationModel) return taskLoss(p.config.task, model.forwardTensor(mlp!.flatten(part.inputs), true, rng), part.labels);
+        return model.lossTensor(part.inputs, (out) => taskLoss(p.config.task, out, part.labels));
       },
       validate: run.validation.rows
         ? async () => {
@@ -153,16 +197,22 @@ export const scoresActivationModelFactory: ModelFactory = {
       },
     };
     await runStage(task, run.settings(stage), run);
-    mlp.trained = true;
+    if (mlp) mlp.trained = true;
     return saModel(run.outDir, p, model);
   },
   async load(runDir, p) {
-    const mlp = requireMlp(p);
-    const layer = new ScoresActivation(mlp.inputDim, scoresOptions(p));
-    const model = new ScoresActivationModel(layer, mlp);
     const t = loadStageWeights(runDir, 'scores-activation');
-    layer.s.data.set(requireTensor(t, 'scores.s', layer.s.size));
-    mlp.loadWeights(t, 'mlp.');
+    if (isJoint(p)) {
+      const mlp = p.backbone as MlpBackbone;
+      const layer = new ScoresActivation(mlp.inputDim, scoresOptions(p));
+      const model = new ScoresActivationModel(layer, mlp);
+      layer.s.data.set(requireTensor(t, 'scores.s', layer.s.size));
+      mlp.loadWeights(t, 'mlp.');
+      return saModel(runDir, p, model);
+    }
+    const model = frozenModel(p);
+    model.layer.s.data.set(requireTensor(t, 'scores.s', model.layer.s.size));
+    for (const [n, param] of Object.entries(model.finetuned)) param.data.set(requireTensor(t, `${FINETUNE_PREFIX}${n}`, param.size));
     return saModel(runDir, p, model);
   },
 };

@@ -18,7 +18,7 @@ describe('sop demo --quick', () => {
     expect(r.code, r.stderr.join('\n')).toBe(0);
     const rows: Array<Record<string, number | string>> = r.json.rows;
     const byName = Object.fromEntries(rows.map((row) => [row.method, row]));
-    expect(Object.keys(byName)).toEqual(expect.arrayContaining(['backbone', 'sop', 'lime-f', 'kernel-shap-f', 'rise-f', 'archipelago-f']));
+    expect(Object.keys(byName)).toEqual(expect.arrayContaining(['backbone', 'sop', 'lime-f', 'kernel-shap-f', 'rise-f', 'archipelago-f', 'integrated-gradients-f', 'gradcam-f']));
     // SOP is faithful by construction: fidelity exactly 0; post-hoc methods are not
     expect(Math.abs(byName.sop.fidelity as number)).toBeLessThan(1e-6);
     for (const m of ['lime-f', 'kernel-shap-f', 'rise-f']) expect(byName[m].fidelity as number).toBeGreaterThan(0.05);

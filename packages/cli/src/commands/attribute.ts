@@ -1,5 +1,5 @@
 import type { CommandModule } from 'yargs';
-import { resolvePlugin, UserError, type Attributor, type Target } from '@sop/core';
+import { parseSetValue, resolvePlugin, UserError, type Attributor, type Target } from '@sop/core';
 import type { CliContext, GlobalArgs } from '../context.js';
 import { loadPipelineFor, type ConfigArgs } from '../pipeline-loader.js';
 import { limitInputs, toRows } from './predict.js';
@@ -11,6 +11,18 @@ interface AttributeArgs extends ConfigArgs {
   target?: string;
   limit?: number;
   seed?: number;
+  option?: string[];
+}
+
+/** `--option layer=NAME --option output=logit` → method options (values parsed as YAML scalars). */
+export function parseMethodOptions(opts: string[] | undefined): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const o of opts ?? []) {
+    const eq = String(o).indexOf('=');
+    if (eq <= 0) throw new UserError(`--option ${o}: expected KEY=VALUE`, 'e.g. --option layer=/relu3/Relu_output_0 or --option output=logit');
+    out[String(o).slice(0, eq)] = parseSetValue(String(o).slice(eq + 1));
+  }
+  return out;
 }
 
 export function parseTarget(t: string | undefined): Target {
@@ -34,6 +46,7 @@ export function attributeCommand(ctx: CliContext): CommandModule<GlobalArgs, Att
         .option('target', { type: 'string', describe: 'predicted | label | class index', default: 'predicted' })
         .option('limit', { type: 'number', describe: 'only the first N test examples', default: 10 })
         .option('seed', { type: 'number', describe: 'random seed (default: train.seed)' })
+        .option('option', { type: 'string', array: true, describe: 'method option KEY=VALUE, repeatable (e.g. layer=NAME for gradcam, output=logit, kernelWidth=0.5 for lime)' })
         .option('set', { type: 'string', array: true, describe: 'override a config key: --set a.b=value' }) as any,
     handler: async (args) => {
       const container = await ctx.container(args);
@@ -46,6 +59,7 @@ export function attributeCommand(ctx: CliContext): CommandModule<GlobalArgs, Att
         inputs,
         { backbone: pipeline.backbone, space: pipeline.space, masker: pipeline.masker, reference: pipeline.dataset.train.inputs, rng: pipeline.rng },
         {
+          ...parseMethodOptions(args.option),
           target: parseTarget(args.target),
           labels: pipeline.dataset.test.labels.subarray(0, n),
           budget: args.budget,

@@ -40,7 +40,7 @@ export function demoConfig(quick: boolean): Record<string, unknown> {
     model: { use: 'sop', groups: 16, keep: 0.25 },
     train: { epochs: quick ? 2 : 15, batchSize: 16, lr: 2e-3, seed: 0 },
     evaluate: {
-      methods: ['sop', 'lime', 'kernel-shap', 'rise', 'archipelago'],
+      methods: ['sop', 'lime', 'kernel-shap', 'rise', 'archipelago', 'integrated-gradients', 'gradcam'],
       limit: quick ? 24 : 150,
       budget: 20,
     },

@@ -14,6 +14,8 @@ export * from './di/container.js';
 export * from './autograd/index.js';
 export * from './io.js';
 export * from './explainer.js';
+export * from './group-generator.js';
+export * from './group-selector.js';
 export * from './data/index.js';
 export * from './features/index.js';
 export * from './maskers/index.js';

@@ -4,6 +4,7 @@ export * from './matmul.js';
 export * from './gemm.js';
 export * from './softmax.js';
 export * from './indexing.js';
+export * from './topk-mass.js';
 export * from './nn.js';
 export * from './blur.js';
 export * from './init.js';

@@ -13,18 +13,15 @@ import {
   add,
   mul,
   scale,
-  addScalar,
   matmul,
   matmulNT,
   reshape,
   sum,
-  rowDot,
-  softmax,
   sparsemax,
   indexSelect,
   concat,
   blur,
-  topkMask,
+  topkMass,
   xavierUniform,
   normalInit,
   eye,
@@ -337,11 +334,8 @@ export class SopModel {
       if (any) logits = add(logits, new Tensor(bias, [B, 1, d]));
     }
     if (this.blurOpt) logits = blur(logits, this.context.space.grid, this.blurOpt.kernel, this.blurOpt.sigma);
-    const attention = softmax(logits, -1);
-    const masks = topkMask(attention, n, -1, !deletion);
-    // c = 2·Σ_top a − 1 (fused Σ over the last axis of a ⊙ M)
-    const scales = addScalar(scale(rowDot(attention, masks), 2), -1);
-    return { attention, masks, scales };
+    // a = softmax over features, M = top-n of a, c = 2·Σ_top a − 1 (one fused pass per row; c carries the gradient)
+    return topkMass(logits, n, !deletion);
   }
 
   /** Run the backbone on the B·m masked inputs in chunks of maskBatchSize rows. */

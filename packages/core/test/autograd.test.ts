@@ -40,6 +40,7 @@ import {
   sum,
   tanh,
   topkMask,
+  topkMass,
   transpose,
   xavierUniform,
 } from '@sop/core';
@@ -517,6 +518,29 @@ describe('autograd layers and losses', () => {
           expect(Array.from(got.data), `len ${len} k ${k} largest ${largest}`).toEqual(Array.from(want.d));
         }
       }
+    }
+  });
+  it('topkMass: fused softmax + top-k + c = 2·Σ_top a − 1, bit-identical to the unfused ops, gradient w.r.t. the logits', () => {
+    const topkC = (row: number[], k: number, largest: boolean): number => {
+      const a = refSoftmax(row);
+      const idx = a.map((_, i) => i).sort((i, j) => (largest ? a[j] - a[i] : a[i] - a[j]) || i - j);
+      return 2 * idx.slice(0, k).reduce((acc, i) => acc + a[i], 0) - 1;
+    };
+    for (const largest of [true, false]) {
+      check([[2, 3, 7]], ([x]) => topkMass(x, 3, largest).scales, ([x]) => build([2, 3], ([b, i]) => topkC(Array.from(x.d.slice((b * 3 + i) * 7, (b * 3 + i + 1) * 7)), 3, largest)), { seed: 13 });
+    }
+    const rng = new Rng(17);
+    for (const [len, k] of [[9, 2], [16, 4], [5, 5], [4, 0]]) {
+      const data = Float32Array.from({ length: 6 * len }, () => Math.round(rng.normal() * 3) / 2);
+      const x = new Tensor(data, [2, 3, len]);
+      const a = softmax(x);
+      const m = topkMask(a, k);
+      const c = addScalar(scale(rowDot(a, m), 2), -1);
+      const f = topkMass(x, k);
+      expect(Array.from(f.attention.data)).toEqual(Array.from(a.data));
+      expect(Array.from(f.masks.data)).toEqual(Array.from(m.data));
+      expect(Array.from(f.scales.data)).toEqual(Array.from(c.data));
+      expect(f.scales.shape).toEqual([2, 3]);
     }
   });
   it('dropout: identity when not training; inverted scaling and masked gradient when training', () => {

@@ -15,6 +15,9 @@
  *    call, plus one plain forward of the example).
  * 3. One training step (the configs' batch 16), split into backbone (frozen forwards on the masked rows), heads
  *    (generator + selector forward and backward, masking, loss) and optimizer (AdamW step).
+ *
+ * Environment: SOP_BENCH_REPS (repetitions, default 21), SOP_BENCH_ONLY (comma-separated setup names: shapes-vit,
+ * digits-cnn, mlp). Results and their history: docs/results/sop-bench.md.
  */
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';

@@ -78,23 +78,6 @@ function softmaxLast(a: Tensor, rows: number, len: number): Tensor {
   });
 }
 
-/** Sort the first `n` entries of `v` ascending (insertion sort: fastest for the short rows sparsemax sees). */
-function sortSmall(v: Float64Array, n: number): void {
-  if (n > 64) {
-    v.subarray(0, n).sort();
-    return;
-  }
-  for (let i = 1; i < n; i++) {
-    const x = v[i];
-    let j = i - 1;
-    while (j >= 0 && v[j] > x) {
-      v[j + 1] = v[j];
-      j--;
-    }
-    v[j + 1] = x;
-  }
-}
-
 export function logSoftmax(a: Tensor, axis = -1): Tensor {
   const ax = normAxis(axis, a.ndim);
   const [outer, len, inner] = splitAt(a.shape, ax);
@@ -134,7 +117,8 @@ export function logSoftmax(a: Tensor, axis = -1): Tensor {
 
 /**
  * Sparsemax: Euclidean projection of each row onto the probability simplex. p_i = max(z_i − τ, 0) with
- * τ = (Σ_{i≤k} z₍i₎ − 1)/k over the k(z) largest entries. Backward: s_i·(g_i − mean of g over the support).
+ * τ = (Σ_{i≤k} z₍i₎ − 1)/k over the k(z) largest entries (found by support iteration on rows of up to 64 entries, by
+ * sorting on longer ones). Backward: s_i·(g_i − mean of g over the support).
  */
 export function sparsemax(a: Tensor, axis = -1): Tensor {
   const ax = normAxis(axis, a.ndim);
@@ -152,23 +136,49 @@ export function sparsemax(a: Tensor, axis = -1): Tensor {
         row[j] = v;
         if (v > mx) mx = v;
       }
-      for (let j = 0; j < len; j++) {
-        row[j] -= mx;
-        sorted[j] = row[j];
-      }
-      sortSmall(sorted, len); // ascending; walk it from the end
-      let cum = 0;
-      let kz = 0;
-      let cumK = 0;
-      for (let r = 1; r <= len; r++) {
-        const z = sorted[len - r];
-        cum += z;
-        if (1 + r * z > cum) {
-          kz = r;
-          cumK = cum;
+      let tau: number;
+      if (len <= 64) {
+        // short rows: fixed-point iteration on the support (Michelot 1986): start from all entries, τ = (Σ_S z − 1)/|S|,
+        // keep the entries above τ, repeat until the support stops shrinking (τ rises monotonically; a few passes)
+        let S = 0;
+        for (let j = 0; j < len; j++) {
+          row[j] -= mx;
+          S += row[j];
         }
+        let K = len;
+        tau = (S - 1) / K;
+        for (;;) {
+          let k2 = 0;
+          let s2 = 0;
+          for (let j = 0; j < len; j++) {
+            if (row[j] > tau) {
+              k2++;
+              s2 += row[j];
+            }
+          }
+          if (k2 === K) break;
+          K = k2;
+          tau = (s2 - 1) / k2;
+        }
+      } else {
+        for (let j = 0; j < len; j++) {
+          row[j] -= mx;
+          sorted[j] = row[j];
+        }
+        sorted.sort(); // ascending; walk it from the end
+        let cum = 0;
+        let kz = 0;
+        let cumK = 0;
+        for (let r = 1; r <= len; r++) {
+          const z = sorted[len - r];
+          cum += z;
+          if (1 + r * z > cum) {
+            kz = r;
+            cumK = cum;
+          }
+        }
+        tau = (cumK - 1) / kz;
       }
-      const tau = (cumK - 1) / kz;
       for (let j = 0; j < len; j++) {
         const p = row[j] - tau;
         y[base + j * inner] = p > 0 ? p : 0;

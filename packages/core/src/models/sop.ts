@@ -91,7 +91,7 @@ export interface SopTensors {
   scaledOutputs: Tensor;
   /** c [B, m]. */
   scales: Tensor;
-  /** Generator attention a [B, m, d]. */
+  /** Generator attention a [B, m, d] (values only: the generator's gradient path is `scales`). */
   attention: Tensor;
   /** Binary group masks M [B, m, d]. */
   masks: Float32Array;
@@ -285,7 +285,9 @@ export class SopModel {
    * V [B, d, p], so Q = V_q·A + a and K = V·B_k + b_k with A = γ·W_p·W_q, B_k = W_p·W_k, a = γ·b_q·W_q, b_k = b·W_k. The
    * logits expand to (V_q·G + a·B_kᵀ)·Vᵀ + V_q·(A·b_kᵀ) + a·b_kᵀ with G = A·B_kᵀ [p, p]: every product with the batch
    * is then of width p (the values per feature) instead of the embedding width e, and the parameter-only products are
-   * computed once per call. Same function (and gradients) as building E, Q and K; float32 rounding differs.
+   * computed once per call. Same function (and gradients) as building E, Q and K; float32 rounding differs. Used when it
+   * needs fewer multiply-adds (p small against e, e.g. 2×2 or 4×4 single-channel patches); otherwise E, Q and K are
+   * built (e.g. 16×16×3 patches, p = 768).
    */
   private headLogits(h: number, qs: Int32Array, src: { values?: Tensor; embeddings?: Tensor }): Tensor {
     const Wq = this.params[`generator.heads.${h}.query`];
@@ -300,6 +302,13 @@ export class SopModel {
     const Wp = this.params['generator.proj.weight'];
     const bias = this.params['generator.proj.bias'];
     const pos = this.params['generator.pos'];
+    // multiply-adds per example of the two forms (the factored one wins when p is below the embedding width)
+    const [p, e, d, m] = [this.valueDim, this.embedDim, this.numFeatures, qs.length];
+    if (m * p * (p + 2 * d) >= d * p * e + (m + d) * e * e + m * d * e) {
+      let emb = add(matmul(V, Wp), bias);
+      if (pos) emb = add(emb, pos);
+      return this.headLogits(h, qs, { embeddings: emb });
+    }
     const base = pos ? add(pos, bias) : reshape(bias, [1, this.embedDim]); // [d | 1, e]
     const baseQ = pos ? indexSelect(base, 0, qs) : base; // [m | 1, e]
     const A = scale(matmul(Wp, Wq), this.gammaG); // [p, e]

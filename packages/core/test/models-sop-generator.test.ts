@@ -1,0 +1,87 @@
+/**
+ * SOP's generator logits: the factored form (products of width p, used when the per-feature value width p is below
+ * the embedding width) and the E/Q/K form (p large) both equal γ·(E_q W_q)(E W_k)ᵀ with E = V W_p + bias + pos, in
+ * values and in parameter gradients.
+ */
+import { describe, expect, it } from 'vitest';
+import { SopModel } from '../src/models/sop.js';
+import { Tensor, add, indexSelect, matmul, mul, scale, sum, transpose } from '../src/autograd/index.js';
+import { Rng } from '../src/rng.js';
+import type { FeatureSpace } from '../src/feature-space.js';
+import type { Masker } from '../src/masker.js';
+import type { Inputs } from '../src/inputs.js';
+import type { Backbone } from '../src/backbone.js';
+
+/** d features with p raw values each (x is [B, d·p]). */
+function valuesSpace(d: number, p: number): FeatureSpace {
+  return {
+    kind: 'columns',
+    numFeatures: d,
+    grid: [d],
+    featureNames: () => Array.from({ length: d }, (_, i) => `f${i}`),
+    expand: (masks, rows) => ({ data: Float32Array.from(masks), shape: [rows.length, d] }),
+    aggregate: (a) => a,
+    featureValues: (inputs) => ({ data: inputs.x.data as Float32Array, shape: [inputs.x.shape[0], d, p] }),
+  };
+}
+const noMasker: Masker = { name: 'none', apply: (inputs) => inputs };
+const stub: Backbone = { name: 'stub', info: { outputDim: 3 }, capabilities: { vjp: false, hidden: false, embeddings: false }, forward: async () => ({ output: { data: new Float32Array(0), shape: [0, 3] } }) };
+
+interface Internals {
+  params: Record<string, Tensor>;
+  gammaG: number;
+  headLogits(h: number, qs: Int32Array, src: { values?: Tensor; embeddings?: Tensor }): Tensor;
+}
+
+function setup(d: number, p: number, embedDim: number, positionEmbedding: boolean) {
+  const rng = new Rng(d * 100 + p);
+  const x = new Float32Array(3 * d * p);
+  for (let i = 0; i < x.length; i++) x[i] = rng.normal();
+  const inputs: Inputs = { x: { data: x, shape: [3, d * p] } };
+  const sop = new SopModel({ backbone: stub, space: valuesSpace(d, p), masker: noMasker, task: 'classification', numOutputs: 3 }, inputs, { groups: 4, embedDim, positionEmbedding, seed: 5 });
+  const internals = sop as unknown as Internals;
+  // non-trivial bias (initialised at 0)
+  for (let i = 0; i < internals.params['generator.proj.bias'].size; i++) internals.params['generator.proj.bias'].data[i] = 0.3 * rng.normal();
+  const V = new Tensor(x, [3, d, p]);
+  return { internals, V, rng };
+}
+
+function reference(t: Internals, V: Tensor, qs: Int32Array): Tensor {
+  let emb = add(matmul(V, t.params['generator.proj.weight']), t.params['generator.proj.bias']);
+  if (t.params['generator.pos']) emb = add(emb, t.params['generator.pos']);
+  const Q = matmul(indexSelect(emb, 1, qs), t.params['generator.heads.0.query']);
+  const K = matmul(emb, t.params['generator.heads.0.key']);
+  return scale(matmul(Q, transpose(K)), t.gammaG);
+}
+
+describe('SOP generator logits', () => {
+  for (const [d, p, e, pos] of [
+    [10, 1, 8, true],
+    [10, 3, 8, false],
+    [6, 20, 4, true],
+    [6, 20, 4, false],
+  ] as const) {
+    it(`d = ${d}, p = ${p}, e = ${e}, position embedding ${pos}: values and parameter gradients match E·W_q·(E·W_k)ᵀ`, () => {
+      const { internals: t, V, rng } = setup(d, p, e, pos);
+      const qs = Int32Array.from([0, 2, 5, d - 1]);
+      const cot = new Float32Array(3 * qs.length * d);
+      for (let i = 0; i < cot.length; i++) cot[i] = rng.normal();
+      const grads = (f: () => Tensor): { y: Float32Array; g: Record<string, Float32Array> } => {
+        for (const q of Object.values(t.params)) q.grad = null;
+        const y = f();
+        sum(mul(y, new Tensor(cot, [...y.shape]))).backward();
+        const g: Record<string, Float32Array> = {};
+        for (const [n, q] of Object.entries(t.params)) if (n.startsWith('generator.')) g[n] = Float32Array.from(q.grad ?? new Float32Array(q.size));
+        return { y: Float32Array.from(y.data), g };
+      };
+      const got = grads(() => t.headLogits(0, qs, { values: V }));
+      const want = grads(() => reference(t, V, qs));
+      const yScale = Math.max(...Array.from(want.y, Math.abs));
+      for (let i = 0; i < want.y.length; i++) expect(Math.abs(got.y[i] - want.y[i])).toBeLessThan(1e-5 * yScale);
+      for (const [n, gw] of Object.entries(want.g)) {
+        const gScale = Math.max(1e-3, ...Array.from(gw, Math.abs));
+        for (let i = 0; i < gw.length; i++) expect(Math.abs(got.g[n][i] - gw[i]), `${n}[${i}]`).toBeLessThan(1e-4 * gScale);
+      }
+    });
+  }
+});

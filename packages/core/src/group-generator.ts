@@ -27,6 +27,8 @@ export interface GenerateOptions {
   /** Training: only this head; omitted: all heads stacked (inference). */
   head?: number;
   rng?: Rng;
+  /** Record an autograd graph (training). Default false. */
+  grad?: boolean;
 }
 
 /**

@@ -39,18 +39,18 @@ function setup(d: number, p: number, embedDim: number, positionEmbedding: boolea
   for (let i = 0; i < x.length; i++) x[i] = rng.normal();
   const inputs: Inputs = { x: { data: x, shape: [3, d * p] } };
   const sop = new SopModel({ backbone: stub, space: valuesSpace(d, p), masker: noMasker, task: 'classification', numOutputs: 3 }, inputs, { groups: 4, embedDim, positionEmbedding, seed: 5 });
-  const internals = sop as unknown as Internals;
+  const internals = sop.generator as unknown as Internals;
   // non-trivial bias (initialised at 0)
-  for (let i = 0; i < internals.params['generator.proj.bias'].size; i++) internals.params['generator.proj.bias'].data[i] = 0.3 * rng.normal();
+  for (let i = 0; i < internals.params['proj.bias'].size; i++) internals.params['proj.bias'].data[i] = 0.3 * rng.normal();
   const V = new Tensor(x, [3, d, p]);
   return { internals, V, rng };
 }
 
 function reference(t: Internals, V: Tensor, qs: Int32Array): Tensor {
-  let emb = add(matmul(V, t.params['generator.proj.weight']), t.params['generator.proj.bias']);
-  if (t.params['generator.pos']) emb = add(emb, t.params['generator.pos']);
-  const Q = matmul(indexSelect(emb, 1, qs), t.params['generator.heads.0.query']);
-  const K = matmul(emb, t.params['generator.heads.0.key']);
+  let emb = add(matmul(V, t.params['proj.weight']), t.params['proj.bias']);
+  if (t.params['pos']) emb = add(emb, t.params['pos']);
+  const Q = matmul(indexSelect(emb, 1, qs), t.params['heads.0.query']);
+  const K = matmul(emb, t.params['heads.0.key']);
   return scale(matmul(Q, transpose(K)), t.gammaG);
 }
 
@@ -71,7 +71,7 @@ describe('SOP generator logits', () => {
         const y = f();
         sum(mul(y, new Tensor(cot, [...y.shape]))).backward();
         const g: Record<string, Float32Array> = {};
-        for (const [n, q] of Object.entries(t.params)) if (n.startsWith('generator.')) g[n] = Float32Array.from(q.grad ?? new Float32Array(q.size));
+        for (const [n, q] of Object.entries(t.params)) g[n] = Float32Array.from(q.grad ?? new Float32Array(q.size));
         return { y: Float32Array.from(y.data), g };
       };
       const got = grads(() => t.headLogits(0, qs, { values: V }));

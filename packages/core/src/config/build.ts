@@ -8,6 +8,7 @@ import { Rng } from '../rng.js';
 import type { Pipeline } from './pipeline.js';
 import type { LoadedConfig } from './load.js';
 import { UserError } from '../errors.js';
+import type { Slot } from '../di/tokens.js';
 
 const DEFAULT_MASKER: Record<string, string> = { columns: 'zero', patches: 'zero', segments: 'zero', tokens: 'attention' };
 
@@ -46,6 +47,10 @@ export async function buildPipeline(container: Container, loaded: LoadedConfig, 
   const maskerFactory = attempt(() => resolvePlugin<MaskerFactory>(container, 'masker', maskerName, 'features.masker.use'));
   const modelName = config.model.use;
   if (modelName !== 'none') attempt(() => resolvePlugin(container, 'model', modelName, 'model.use'));
+  for (const slot of ['generator', 'selector'] as const) {
+    const name = config.model[slot];
+    if (typeof name === 'string') attempt(() => resolvePlugin(container, slot, name, `model.${slot}`));
+  }
   if (problems.length === 1) throw problems[0];
   if (problems.length > 1) {
     throw new UserError(problems.map((p) => `${p.message}\n    fix: ${p.fix}`).join('\n  '), 'fix each plugin name above (sop plugins lists them all)');
@@ -81,7 +86,8 @@ export async function buildPipeline(container: Container, loaded: LoadedConfig, 
   const space = spaceFactory.create(spaceOptions, dataset.train.inputs);
   const maskerOptions = { ...(config.features.masker ?? {}), use: maskerName, reference: dataset.train.inputs };
   const masker = maskerFactory.create(maskerOptions);
-  return { config, baseDir, rng, dataset, space, masker, backbone };
+  const resolve = <T>(slot: Slot, name: string, where?: string): T => resolvePlugin<T>(container, slot, name, where);
+  return { config, baseDir, rng, dataset, space, masker, backbone, resolve };
 }
 
 /** `data: {shape: [1, 8, 8]}` reshapes each example (e.g. flat digits rows into images for a CNN). */

@@ -4,6 +4,7 @@ import type { FeatureSpace } from '../feature-space.js';
 import type { Masker } from '../masker.js';
 import type { Rng } from '../rng.js';
 import type { SopConfig } from './types.js';
+import type { Slot } from '../di/tokens.js';
 
 /**
  * A resolved pipeline: every plugin the config names, constructed. Built by the CLI from a config file (or a run
@@ -18,4 +19,6 @@ export interface Pipeline {
   space: FeatureSpace;
   masker: Masker;
   backbone: Backbone;
+  /** Resolve another plugin by slot and name from the same registry (e.g. SOP's `model.generator`). */
+  resolve?<T>(slot: Slot, name: string, where?: string): T;
 }

@@ -4,3 +4,5 @@ export * from './scores-activation.js';
 export * from './sop.js';
 export * from './sop-explainer.js';
 export * from './model.js';
+export * from './attention-generator.js';
+export * from './sparsemax-selector.js';

@@ -7,6 +7,10 @@ import type { FloatTensor } from '../tensor.js';
 import { MlpBackbone, MLP_WEIGHTS_FILE } from '../models/mlp.js';
 import { FINETUNE_PREFIX, ScoresActivation, ScoresActivationBackboneModel, ScoresActivationModel } from '../models/scores-activation.js';
 import { SopModel, firstRows, type SopOptions } from '../models/sop.js';
+import { attentionGeneratorFactory } from '../models/attention-generator.js';
+import { sparsemaxSelectorFactory } from '../models/sparsemax-selector.js';
+import type { GroupGeneratorFactory } from '../group-generator.js';
+import type { GroupSelectorFactory } from '../group-selector.js';
 import { SopExplainer } from '../models/sop-explainer.js';
 import type { ModelFactory, TrainedModel } from '../models/model.js';
 import type { RunContext } from './run.js';
@@ -239,6 +243,10 @@ const SOP_KEYS = [
   'blur',
   'maskBatchSize',
   'selectorKeys',
+  'generator',
+  'selector',
+  'generatorOptions',
+  'selectorOptions',
 ];
 
 export function sopOptionsFromConfig(p: Pipeline): SopOptions {
@@ -283,10 +291,37 @@ function trainMaskBatchSize(p: Pipeline): number | undefined {
 
 /** Build an (untrained) SOP model over the pipeline's backbone. */
 export function buildSop(p: Pipeline): SopModel {
+  const m = p.config.model;
+  const named = <T>(slot: 'generator' | 'selector', fallback: T): T => {
+    const name = m[slot];
+    if (name === undefined) return fallback;
+    if (typeof name !== 'string') throw new UserError(`model.${slot}: expected a plugin name, found ${JSON.stringify(name)}`, `e.g. ${slot}: ${slot === 'generator' ? 'attention' : 'sparsemax'}`);
+    if (!p.resolve) {
+      const builtin = slot === 'generator' ? attentionGeneratorFactory : sparsemaxSelectorFactory;
+      if (name === builtin.name) return builtin as T;
+      throw new UserError(`model.${slot}: '${name}' needs the plugin registry`, 'build the pipeline with buildPipeline (the CLI does)');
+    }
+    return p.resolve<T>(slot, name, `model.${slot}`);
+  };
+  const extra = (k: string): Record<string, unknown> => {
+    const v = m[k];
+    if (v === undefined) return {};
+    if (typeof v !== 'object' || v === null || Array.isArray(v)) throw new UserError(`model.${k}: expected a mapping of options`, `e.g. ${k}: {key: value}`);
+    return v as Record<string, unknown>;
+  };
+  const options = { ...sopOptionsFromConfig(p), ...extra('generatorOptions'), ...extra('selectorOptions') };
   return new SopModel(
-    { backbone: p.backbone, space: p.space, masker: p.masker, task: p.config.task, numOutputs: p.dataset.numOutputs },
+    {
+      backbone: p.backbone,
+      space: p.space,
+      masker: p.masker,
+      task: p.config.task,
+      numOutputs: p.dataset.numOutputs,
+      generatorFactory: named<GroupGeneratorFactory>('generator', attentionGeneratorFactory),
+      selectorFactory: named<GroupSelectorFactory>('selector', sparsemaxSelectorFactory),
+    },
     firstRows(p.dataset.train.inputs, 2),
-    sopOptionsFromConfig(p),
+    options,
   );
 }
 

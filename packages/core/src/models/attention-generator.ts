@@ -1,0 +1,220 @@
+import type { GeneratedGroups, GenerateOptions, GroupComponentContext, GroupGenerator, GroupGeneratorFactory } from '../group-generator.js';
+import type { Inputs } from '../inputs.js';
+import type { Rng } from '../rng.js';
+import { UserError } from '../errors.js';
+import {
+  Tensor,
+  parameter,
+  noGrad,
+  add,
+  scale,
+  matmul,
+  matmulNT,
+  reshape,
+  indexSelect,
+  concat,
+  blur,
+  topkMass,
+  xavierUniform,
+  normalInit,
+} from '../autograd/index.js';
+import { firstRows } from './sop-rows.js';
+
+export interface AttentionGeneratorOptions {
+  /** Generator heads (trained one after another, all used at inference). Default 1. */
+  heads?: number;
+  /** 'even' (fixed evenly spaced query features, default) or 'random' (m random queries per training step). */
+  queries?: 'even' | 'random';
+  /** 'projection' (linear projection of raw feature values + position embedding, default) or 'backbone' (the backbone's `embeddings` output, frozen). */
+  embeddings?: 'projection' | 'backbone';
+  /** Width of the projection embeddings and of the query/key space. Default 32. */
+  embedDim?: number;
+  /** Learned position embedding added to the projection embeddings. Default true. */
+  positionEmbedding?: boolean;
+  /** γ_g. Default 1/√embedDim (the reference has no 1/√d factor but uses 0.06 at width 768). */
+  groupGenScale?: number;
+  /** Gaussian blur of the attention logits over the feature grid; off by default. */
+  blur?: { kernel: number; sigma: number } | false;
+}
+
+/**
+ * The reference's group generator (methods §2.1, §9.2–9.3): per-feature embeddings E (a learned projection of each
+ * feature's raw values plus a position embedding, or the backbone's own per-feature states), m query features
+ * (evenly spaced, or random), logits γ_g·(E_q W_q)(E W_k)ᵀ per head, optional Gaussian blur over the feature grid,
+ * softmax over features, top-k binarisation to masks, scale c = 2·Σ_top a − 1 (the only gradient path).
+ * Parameters: proj.weight, proj.bias, pos (projection mode) and heads.<h>.query / heads.<h>.key.
+ */
+export class AttentionGroupGenerator implements GroupGenerator {
+  readonly name = 'attention';
+  readonly numFeatures: number;
+  readonly numHeads: number;
+  readonly queryMode: 'even' | 'random';
+  readonly embeddingMode: 'projection' | 'backbone';
+  readonly embedDim: number;
+  readonly inputEmbedDim: number;
+  readonly valueDim: number;
+  readonly gammaG: number;
+  readonly blurOpt: { kernel: number; sigma: number } | false;
+  readonly params: Record<string, Tensor> = {};
+
+  constructor(
+    readonly context: GroupComponentContext,
+    options: AttentionGeneratorOptions = {},
+  ) {
+    const { backbone, space, sample, rng } = context;
+    const d = space.numFeatures;
+    this.numFeatures = d;
+    this.numHeads = options.heads ?? 1;
+    this.queryMode = options.queries ?? 'even';
+    this.embeddingMode = options.embeddings ?? 'projection';
+    this.embedDim = options.embedDim ?? 32;
+    this.gammaG = options.groupGenScale ?? 1 / Math.sqrt(this.embedDim);
+    this.blurOpt = options.blur ?? false;
+    checkInt(this.numHeads, 'model.heads', 1, 64, 'e.g. heads: 1');
+    checkInt(this.embedDim, 'model.embedDim', 1, 1 << 16, 'e.g. embedDim: 32');
+    if (!['even', 'random'].includes(this.queryMode)) throw new UserError(`model.queries: unknown '${this.queryMode}'`, 'use even or random');
+    if (!['projection', 'backbone'].includes(this.embeddingMode)) throw new UserError(`model.embeddings: unknown '${this.embeddingMode}'`, 'use projection or backbone');
+    if (this.blurOpt && !(this.blurOpt.kernel >= 1 && this.blurOpt.sigma > 0)) throw new UserError('model.blur: needs kernel ≥ 1 and sigma > 0', 'write e.g. blur: {kernel: 3, sigma: 1}');
+    if (this.embeddingMode === 'projection') {
+      const v = space.featureValues(firstRows(sample, 1));
+      this.valueDim = v.shape[2];
+      this.inputEmbedDim = this.embedDim;
+      this.params['proj.weight'] = parameter(xavierUniform([this.valueDim, this.embedDim], rng).data, [this.valueDim, this.embedDim]);
+      this.params['proj.bias'] = parameter(new Float32Array(this.embedDim), [this.embedDim]);
+      if (options.positionEmbedding ?? true) this.params['pos'] = parameter(normalInit([d, this.embedDim], 1, rng).data, [d, this.embedDim]);
+    } else {
+      if (!backbone.capabilities.embeddings || !backbone.info.embeddingDim) {
+        throw new UserError(`model.embeddings: backbone '${backbone.name}' exposes no per-feature embeddings`, 'use embeddings: projection (the default), or expose an embeddings output from the backbone');
+      }
+      this.valueDim = 0;
+      this.inputEmbedDim = backbone.info.embeddingDim;
+    }
+    for (let h = 0; h < this.numHeads; h++) {
+      this.params[`heads.${h}.query`] = parameter(xavierUniform([this.inputEmbedDim, this.embedDim], rng).data, [this.inputEmbedDim, this.embedDim]);
+      this.params[`heads.${h}.key`] = parameter(xavierUniform([this.inputEmbedDim, this.embedDim], rng).data, [this.inputEmbedDim, this.embedDim]);
+    }
+  }
+
+  parameters(): Record<string, Tensor> {
+    return this.params;
+  }
+
+  /** Candidate (head, query feature) pairs for m groups. */
+  candidates(m: number, head: number | undefined, rng?: Rng): { heads: Int32Array; queries: Int32Array } {
+    const d = this.numFeatures;
+    const heads = new Int32Array(m);
+    const queries = new Int32Array(m);
+    if (head !== undefined) {
+      if (this.queryMode === 'random' && rng) {
+        const perm = rng.permutation(d).slice(0, m).sort();
+        queries.set(perm);
+      } else for (let i = 0; i < m; i++) queries[i] = Math.floor((i * d) / m);
+      heads.fill(head);
+    } else {
+      // all heads stacked (H·d candidates), m kept at evenly spaced indices (as the reference)
+      const n = this.numHeads * d;
+      for (let i = 0; i < m; i++) {
+        const idx = Math.floor((i * n) / m);
+        heads[i] = Math.floor(idx / d);
+        queries[i] = idx % d;
+      }
+    }
+    return { heads, queries };
+  }
+
+  async generate(inputs: Inputs, options: GenerateOptions): Promise<GeneratedGroups> {
+    const d = this.numFeatures;
+    const n = Math.max(1, Math.min(d, Math.floor(d * options.keep + 1e-6)));
+    const { heads, queries } = this.candidates(options.groups, options.head, this.queryMode === 'random' ? options.rng : undefined);
+    const src =
+      this.embeddingMode === 'backbone' ? { embeddings: await this.backboneEmbeddings(inputs) } : { values: Tensor.fromData(this.context.space.featureValues(inputs)) };
+    const run = <T>(f: () => T): T => (options.grad ? f() : noGrad(f));
+    const gen = run(() => this.attend(src, inputs, heads, queries, n, options.deletion ?? false));
+    return { ...gen, queries, heads };
+  }
+
+  /** The backbone's per-feature embeddings [B, d, e_in] (frozen). */
+  private async backboneEmbeddings(inputs: Inputs): Promise<Tensor> {
+    const out = await this.context.backbone.forward(inputs, { outputs: ['embeddings'] });
+    if (!out.embeddings) throw new UserError(`backbone '${this.context.backbone.name}' returned no embeddings`, 'use model.embeddings: projection');
+    return Tensor.fromData(out.embeddings);
+  }
+
+  /**
+   * Attention logits γ_g·Q·Kᵀ [B, |qs|, d] of head h for the query features `qs`.
+   *
+   * Projection embeddings are E = V·W_p + b (b = bias + position embedding [d, e]) for the raw feature values
+   * V [B, d, p], so Q = V_q·A + a and K = V·B_k + b_k with A = γ·W_p·W_q, B_k = W_p·W_k, a = γ·b_q·W_q, b_k = b·W_k. The
+   * logits expand to (V_q·G + a·B_kᵀ)·Vᵀ + V_q·(A·b_kᵀ) + a·b_kᵀ with G = A·B_kᵀ [p, p]: every product with the batch
+   * is then of width p (the values per feature) instead of the embedding width e, and the parameter-only products are
+   * computed once per call. Same function (and gradients) as building E, Q and K; float32 rounding differs. Used when it
+   * needs fewer multiply-adds (p small against e, e.g. 2×2 or 4×4 single-channel patches); otherwise E, Q and K are
+   * built (e.g. 16×16×3 patches, p = 768).
+   */
+  headLogits(h: number, qs: Int32Array, src: { values?: Tensor; embeddings?: Tensor }): Tensor {
+    const Wq = this.params[`heads.${h}.query`];
+    const Wk = this.params[`heads.${h}.key`];
+    if (src.embeddings) {
+      const emb = src.embeddings;
+      const Q = matmul(indexSelect(emb, 1, qs), Wq);
+      const K = matmul(emb, Wk);
+      return scale(matmulNT(Q, K), this.gammaG);
+    }
+    const V = src.values!;
+    const Wp = this.params['proj.weight'];
+    const bias = this.params['proj.bias'];
+    const pos = this.params['pos'];
+    // multiply-adds per example of the two forms (the factored one wins when p is below the embedding width)
+    const [p, e, d, m] = [this.valueDim, this.embedDim, this.numFeatures, qs.length];
+    if (m * p * (p + 2 * d) >= d * p * e + (m + d) * e * e + m * d * e) {
+      let emb = add(matmul(V, Wp), bias);
+      if (pos) emb = add(emb, pos);
+      return this.headLogits(h, qs, { embeddings: emb });
+    }
+    const base = pos ? add(pos, bias) : reshape(bias, [1, this.embedDim]); // [d | 1, e]
+    const baseQ = pos ? indexSelect(base, 0, qs) : base; // [m | 1, e]
+    const A = scale(matmul(Wp, Wq), this.gammaG); // [p, e]
+    const Bk = matmul(Wp, Wk); // [p, e]
+    const a = scale(matmul(baseQ, Wq), this.gammaG); // [m | 1, e]
+    const bk = matmul(base, Wk); // [d | 1, e]
+    const Vq = indexSelect(V, 1, qs); // [B, m, p]
+    const P = add(matmul(Vq, matmulNT(A, Bk)), matmulNT(a, Bk)); // [B, m, p]
+    const L = add(matmulNT(P, V), matmul(Vq, matmulNT(A, bk))); // [B, m, d]
+    return add(L, matmulNT(a, bk));
+  }
+
+  /** Attention [B, m, d], binary masks, scale c [B, m]. */
+  private attend(src: { values?: Tensor; embeddings?: Tensor }, inputs: Inputs, heads: Int32Array, queries: Int32Array, n: number, deletion: boolean): { attention: Tensor; masks: Tensor; scales: Tensor } {
+    const d = this.numFeatures;
+    const B = inputs.x.shape[0];
+    const parts: Tensor[] = [];
+    for (let h = 0; h < this.numHeads; h++) {
+      let count = 0;
+      for (let i = 0; i < heads.length; i++) if (heads[i] === h) count++;
+      if (!count) continue;
+      const qs = new Int32Array(count);
+      for (let i = 0, c = 0; i < heads.length; i++) if (heads[i] === h) qs[c++] = queries[i];
+      parts.push(this.headLogits(h, qs, src));
+    }
+    let logits = parts.length === 1 ? parts[0] : concat(parts, 1);
+    const valid = this.context.space.validFeatures?.(inputs);
+    if (valid) {
+      const bias = new Float32Array(B * d);
+      let any = false;
+      for (let i = 0; i < bias.length; i++) if (valid[i] === 0) { bias[i] = -1e4; any = true; }
+      if (any) logits = add(logits, new Tensor(bias, [B, 1, d]));
+    }
+    if (this.blurOpt) logits = blur(logits, this.context.space.grid, this.blurOpt.kernel, this.blurOpt.sigma);
+    // a = softmax over features, M = top-n of a, c = 2·Σ_top a − 1 (one fused pass per row; c carries the gradient)
+    return topkMass(logits, n, !deletion);
+  }
+}
+
+export const attentionGeneratorFactory: GroupGeneratorFactory = {
+  name: 'attention',
+  create: (context, options) => new AttentionGroupGenerator(context, options as AttentionGeneratorOptions),
+};
+
+export function checkInt(v: number, what: string, lo: number, hi: number, hint: string): void {
+  if (!Number.isInteger(v) || v < lo || v > hi) throw new UserError(`${what}: ${v} must be an integer in [${lo}, ${hi}]`, `use ${hint}`);
+}

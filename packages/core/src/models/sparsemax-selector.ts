@@ -1,0 +1,67 @@
+import type { GroupComponentContext } from '../group-generator.js';
+import type { GroupSelector, GroupSelectorFactory } from '../group-selector.js';
+import { UserError } from '../errors.js';
+import { Tensor, parameter, matmul, matmulNT, scale, sparsemax, normalInit, eye } from '../autograd/index.js';
+
+export interface SparsemaxSelectorOptions {
+  /** γ_s. Default 1. */
+  groupSelScale?: number;
+  /** 'hidden' (backbone's pooled state), 'output' (the group's output vector) or 'auto' (default: hidden when the backbone exposes it and has a classifier weight matrix). */
+  selectorKeys?: 'auto' | 'hidden' | 'output';
+}
+
+/**
+ * The reference's group selector (methods §2.3, §9.4): one sparse cross-attention head. Class queries come from the
+ * backbone's classifier weight matrix when it has one (else random, or the identity for output keys, so that the
+ * initial logit is the group's own class score); query/key projections start as identities; α = sparsemax over the
+ * m groups of γ_s⟨W_q q_c, W_k h_j⟩, separately per class. Parameters: classQueries, query, key.
+ */
+export class SparsemaxGroupSelector implements GroupSelector {
+  readonly name = 'sparsemax';
+  readonly keys: 'hidden' | 'output';
+  readonly keyDim: number;
+  readonly gammaS: number;
+  readonly params: Record<string, Tensor> = {};
+
+  constructor(context: GroupComponentContext, options: SparsemaxSelectorOptions = {}) {
+    const { backbone, rng } = context;
+    this.gammaS = options.groupSelScale ?? 1;
+    const sel = options.selectorKeys ?? 'auto';
+    if (!['auto', 'hidden', 'output'].includes(sel)) throw new UserError(`model.selectorKeys: unknown '${sel}'`, 'use auto, hidden or output');
+    const cw = backbone.info.classifierWeight;
+    const canHidden = backbone.capabilities.hidden && !!backbone.info.hiddenDim;
+    if (sel === 'hidden' && !canHidden) throw new UserError(`model.selectorKeys: backbone '${backbone.name}' exposes no hidden state`, 'use selectorKeys: output (or auto)');
+    this.keys = sel === 'output' ? 'output' : sel === 'hidden' ? 'hidden' : canHidden && cw && cw.shape[1] === backbone.info.hiddenDim ? 'hidden' : 'output';
+    const C = context.numOutputs;
+    if (this.keys === 'hidden') {
+      const k = backbone.info.hiddenDim!;
+      this.keyDim = k;
+      let q: Float32Array;
+      if (cw && cw.shape[0] === C && cw.shape[1] === k) q = Float32Array.from(cw.data);
+      else q = normalInit([C, k], 1 / Math.sqrt(k), rng).data; // no classifier matrix: random class queries
+      this.params.classQueries = parameter(q, [C, k]);
+    } else {
+      this.keyDim = C;
+      // identity: the initial logit of group j for class c is the group's own class score z_{j,c}
+      this.params.classQueries = parameter(Float32Array.from(eye(C).data), [C, C]);
+    }
+    this.params.query = parameter(Float32Array.from(eye(this.keyDim).data), [this.keyDim, this.keyDim]);
+    this.params.key = parameter(Float32Array.from(eye(this.keyDim).data), [this.keyDim, this.keyDim]);
+  }
+
+  parameters(): Record<string, Tensor> {
+    return this.params;
+  }
+
+  select(keys: Tensor): Tensor {
+    // S = γ_s (H W_k)(Q_c W_q)ᵀ, evaluated as H (γ_s W_k (Q_c W_q)ᵀ): [k, C] instead of projecting all B·m keys
+    const qp = matmul(this.params.classQueries, this.params.query); // [C, k]
+    const u = scale(matmulNT(this.params.key, qp), this.gammaS); // γ_s·W_k·(Q_c W_q)ᵀ [k, C]
+    return sparsemax(matmul(keys, u), 1); // α over groups, per class [B, m, C]
+  }
+}
+
+export const sparsemaxSelectorFactory: GroupSelectorFactory = {
+  name: 'sparsemax',
+  create: (context, options) => new SparsemaxGroupSelector(context, options as SparsemaxSelectorOptions),
+};

@@ -1,6 +1,6 @@
 import { existsSync, statSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { buildPipeline, loadConfig, configFromObject, parseConfigText, UserError, type LoadedConfig, type Pipeline } from '@sop/core';
+import { buildPipeline, loadConfig, configFromObject, configToYaml, parseConfigText, UserError, writeFileAtomic, type LoadedConfig, type Pipeline } from '@sop/core';
 import type { CliContext, GlobalArgs } from './context.js';
 
 export interface ConfigArgs extends GlobalArgs {
@@ -33,4 +33,10 @@ export async function loadPipelineFor(ctx: CliContext, args: ConfigArgs, path: s
   const container = await ctx.container(args);
   const pipeline = await buildPipeline(container, loaded, { onStage: (s) => ctx.io.err(`sop: ${s}`) });
   return { loaded, pipeline };
+}
+
+/** Save the resolved config and where its relative paths point, so explain/evaluate rebuild the same pipeline. */
+export function saveRunSource(runDir: string, pipeline: Pipeline, loaded: LoadedConfig): void {
+  writeFileAtomic(join(runDir, 'config.yaml'), configToYaml(pipeline.config));
+  writeFileAtomic(join(runDir, 'source.json'), JSON.stringify({ baseDir: loaded.baseDir, ...(loaded.path ? { config: loaded.path } : {}) }, null, 2) + '\n');
 }

@@ -1,8 +1,7 @@
 import type { CommandModule } from 'yargs';
-import { join } from 'node:path';
-import { resolvePlugin, trainPipeline, writeFileAtomic, configToYaml, type ModelFactory } from '@sop/core';
+import { resolvePlugin, trainPipeline, type ModelFactory } from '@sop/core';
 import type { CliContext, GlobalArgs } from '../context.js';
-import { loadPipelineFor, type ConfigArgs } from '../pipeline-loader.js';
+import { loadPipelineFor, saveRunSource, type ConfigArgs } from '../pipeline-loader.js';
 import { trainingListener } from '../training-view.js';
 
 interface TrainArgs extends ConfigArgs {
@@ -28,9 +27,7 @@ export function trainCommand(ctx: CliContext): CommandModule<GlobalArgs, TrainAr
       const container = await ctx.container(args);
       const model = resolvePlugin<ModelFactory>(container, 'model', pipeline.config.model.use, 'model.use');
       const result = await trainPipeline(pipeline, { outDir: out, resume: args.resume, force: args.force, model, listener: trainingListener(ctx) });
-      // the resolved config + where its relative paths point, so explain/evaluate rebuild the same pipeline
-      writeFileAtomic(join(out, 'config.yaml'), configToYaml(pipeline.config));
-      writeFileAtomic(join(out, 'source.json'), JSON.stringify({ baseDir: loaded.baseDir, config: loaded.path }, null, 2) + '\n');
+      saveRunSource(out, pipeline, loaded);
       if (!args.json) {
         ctx.io.out(`trained ${pipeline.config.model.use} → ${out}`);
         for (const [k, v] of Object.entries(result.metrics)) ctx.io.out(`  ${k}: ${v.toFixed(4)}`);

@@ -143,6 +143,9 @@ const cases: Case[] = [
   { name: 'MaxPool ceil_mode', nodes: [node('MaxPool', ['x'], y, { kernel_shape: [2, 2], strides: [2, 2], ceil_mode: 1 })], inputs: { x: [1, 2, 5, 5] }, values: distinct, eps: 1e-3 },
   { name: 'AveragePool count_include_pad=0', nodes: [node('AveragePool', ['x'], y, { kernel_shape: [3, 3], strides: [2, 2], pads: [1, 1, 1, 1] })], inputs: { x: [2, 2, 6, 5] } },
   { name: 'AveragePool count_include_pad=1', nodes: [node('AveragePool', ['x'], y, { kernel_shape: [2, 3], strides: [1, 2], pads: [1, 0, 0, 1], count_include_pad: 1 })], inputs: { x: [1, 3, 4, 5] } },
+  { name: 'AveragePool stride 1, count_include_pad=0 (pooling adjoint)', nodes: [node('AveragePool', ['x'], y, { kernel_shape: [2, 3], pads: [1, 2, 0, 1] })], inputs: { x: [2, 2, 5, 6] } },
+  { name: 'AveragePool stride 1, count_include_pad=1 (pooling adjoint)', nodes: [node('AveragePool', ['x'], y, { kernel_shape: [3, 2], pads: [1, 0, 2, 1], count_include_pad: 1 })], inputs: { x: [1, 3, 4, 5] } },
+  { name: 'AveragePool 1-D stride 1, no pads', nodes: [node('AveragePool', ['x'], y, { kernel_shape: [3] })], inputs: { x: [2, 3, 7] } },
   { name: 'GlobalAveragePool', nodes: [node('GlobalAveragePool', ['x'], y)], inputs: { x: [2, 3, 2, 3] } },
   // More activations, padding, transposed convolution, instance norm
   { name: 'PRelu per-channel slope', nodes: [node('PRelu', ['a', 's'], y)], inputs: { a: [2, 3, 2], s: [3, 1] }, values: (n, v) => (n === 'a' ? awayFromZero(n, v) : v), eps: 1e-3 },
@@ -259,19 +262,50 @@ describe('gradient model structure', () => {
     (res.a_grad.data as Float32Array).forEach((g, i) => expect(g).toBeCloseTo(norm[i], 5));
   });
 
-  it('MaxPool gradients go to the first maximum of tied windows, like MaxPool Indices', async () => {
-    const x = new Float32Array(2 * 2 * 4 * 5).map((_, i) => (i % 7 < 3 ? 1 : (i % 5) * 0.25));
-    const mp = (outs: string[]) => makeModel({ nodes: [node('MaxPool', ['x'], outs, { kernel_shape: [2, 2], strides: [2, 2] })], inputs: [{ name: 'x', shape: [2, 2, 4, 5] }], outputs: outs });
+  it.each([
+    { shape: [2, 2, 4, 5], kernel: [2, 2] },
+    { shape: [2, 2, 4, 6], kernel: [2, 2] },
+    { shape: [1, 3, 6, 4], kernel: [3, 2] },
+  ])('MaxPool gradients go to the first maximum of tied windows, like MaxPool Indices ($shape, $kernel)', async ({ shape, kernel }) => {
+    const size = shape.reduce((a, b) => a * b, 1);
+    const x = new Float32Array(size).map((_, i) => (i % 7 < 3 ? 1 : (i % 5) * 0.25));
+    const mp = (outs: string[]) => makeModel({ nodes: [node('MaxPool', ['x'], outs, { kernel_shape: kernel, strides: kernel })], inputs: [{ name: 'x', shape }], outputs: outs });
     const withIdxModel = mp(['y', 'idx']);
     withIdxModel.graph!.output![1].type!.tensorType!.elemType = 7;
     const withIdx = await session(withIdxModel);
-    const ref = await withIdx.run(toOrt({ x: { data: x, shape: [2, 2, 4, 5] } }));
+    const ref = await withIdx.run(toOrt({ x: { data: x, shape } }));
     const cot = rand(ref.y.size, 4);
     const expected = new Float32Array(x.length);
     (ref.idx.data as BigInt64Array).forEach((k, i) => (expected[Number(k)] += cot[i]));
     const gs = await session(buildGradientModel(mp(['y']), { output: 'y', wrt: ['x'] }));
-    const res = await gs.run(toOrt({ x: { data: x, shape: [2, 2, 4, 5] }, y_grad: { data: cot, shape: [...ref.y.dims] } }));
+    const res = await gs.run(toOrt({ x: { data: x, shape }, y_grad: { data: cot, shape: [...ref.y.dims] } }));
     expect(Array.from(res.x_grad.data as Float32Array, (v) => v + 0)).toEqual(Array.from(expected));
+  });
+
+  it('Relu → MaxPool: the Relu mask applied at pooled resolution is exact, also with the Relu output in wrt', async () => {
+    const shape = [2, 3, 4, 6];
+    const size = shape.reduce((a, b) => a * b, 1);
+    // Many zero windows after the Relu (all-tied maxima) and ties among positive values.
+    const x = new Float32Array(size).map((_, i) => (i % 5 < 2 ? -1 : i % 11 < 4 ? 0.5 : (i % 7) * 0.25 - 0.5));
+    const net = (outs: string[]) =>
+      makeModel({
+        nodes: [node('Relu', ['x'], ['r']), node('MaxPool', ['r'], outs, { kernel_shape: [2, 2], strides: [2, 2] })],
+        inputs: [{ name: 'x', shape }],
+        outputs: outs,
+      });
+    const withIdxModel = net(['y', 'idx']);
+    withIdxModel.graph!.output![1].type!.tensorType!.elemType = 7;
+    const ref = await (await session(withIdxModel)).run(toOrt({ x: { data: x, shape } }));
+    const cot = rand(ref.y.size, 5);
+    const dr = new Float32Array(size);
+    (ref.idx.data as BigInt64Array).forEach((k, i) => (dr[Number(k)] += cot[i]));
+    const dx = dr.map((v, i) => (x[i] > 0 ? v : 0));
+    const feeds = toOrt({ x: { data: x, shape }, y_grad: { data: cot, shape: [...ref.y.dims] } });
+    const both = await (await session(buildGradientModel(net(['y']), { output: 'y', wrt: ['x', 'r'] }))).run(feeds);
+    expect(Array.from(both.x_grad.data as Float32Array, (v) => v + 0)).toEqual(Array.from(dx));
+    expect(Array.from(both.r_grad.data as Float32Array, (v) => v + 0)).toEqual(Array.from(dr));
+    const only = await (await session(buildGradientModel(net(['y']), { output: 'y', wrt: ['x'] }))).run(feeds);
+    expect(Array.from(only.x_grad.data as Float32Array, (v) => v + 0)).toEqual(Array.from(dx));
   });
 
   it('rejects unknown names, non-float wrt and old opsets with UserErrors', () => {

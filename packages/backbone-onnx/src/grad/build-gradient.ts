@@ -56,7 +56,7 @@ export interface GradientSignature {
 
 export const GRAD_METADATA_KEY = 'sop.grad';
 /** Bumped whenever the generated graphs change (part of the on-disk cache key). */
-export const GRAD_BUILDER_VERSION = '3';
+export const GRAD_BUILDER_VERSION = '4';
 
 /** Ops through which no gradient flows (integer/boolean results, constants, rounding). */
 const NO_GRADIENT = new Set([
@@ -145,6 +145,9 @@ export function buildGradientModel(model: IModelProto, opts: GradientModelOption
     if ((n.output ?? []).some((o) => toOut.has(o))) for (const i of n.input ?? []) if (i) toOut.add(i);
   }
 
+  const wrtSet = new Set(wrt);
+  const producers = new Map<string, INodeProto>();
+  for (const n of nodes) for (const o of n.output ?? []) if (o) producers.set(o, n);
   const e = new Emitter(allNames, opset, info);
   const unique = (base: string): string => {
     let name = base;
@@ -198,6 +201,8 @@ export function buildGradientModel(model: IModelProto, opts: GradientModelOption
           return r;
         },
         constOf: (n) => info.constValues(n),
+        producerOf: (n) => producers.get(n),
+        isWrt: (n) => wrtSet.has(n),
       };
       const inGrads = rule(ctx);
       inGrads.forEach((g, i) => {

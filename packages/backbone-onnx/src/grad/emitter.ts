@@ -11,6 +11,11 @@ export class Emitter {
   readonly initializers: ITensorProto[] = [];
   /** Smallest default-domain opset the emitted nodes need (ScatterElements with reduction: 16). */
   minOpset = 0;
+  /**
+   * Gradient tensors known to be zero wherever the named forward tensor is ≤ 0 (gradient name → forward tensor): a
+   * Relu whose output gradient is one of these needs no mask of its own.
+   */
+  readonly zeroWhereNonPositive = new Map<string, string>();
   private counter = 0;
   private readonly constCache = new Map<string, string>();
   private readonly shapeCache = new Map<string, string>();
@@ -85,6 +90,18 @@ export class Emitter {
     if (!name) {
       name = this.fresh('const');
       this.initializers.push(int64Tensor(name, dims, values));
+      this.constCache.set(key, name);
+    }
+    return name;
+  }
+
+  /** A float32 constant with the given dims (1-D by default). */
+  floatConst(values: number[], dims: number[] = [values.length]): string {
+    const key = `ft:${dims.join('x')}:${values.join(',')}`;
+    let name = this.constCache.get(key);
+    if (!name) {
+      name = this.fresh('const');
+      this.initializers.push(floatTensor(name, dims, values));
       this.constCache.set(key, name);
     }
     return name;

@@ -27,6 +27,10 @@ export interface RuleContext {
   requireRank(name: string): number;
   /** Static values of a small constant tensor (initializer or Constant node). */
   constOf(name: string): number[] | undefined;
+  /** The forward node that produces a tensor (undefined for inputs and initializers). */
+  producerOf(name: string): INodeProto | undefined;
+  /** Whether a tensor's own gradient is requested (an intermediate in wrt gets exactly its gradient, no shortcuts). */
+  isWrt(name: string): boolean;
 }
 
 /** Returns one gradient per input (undefined for none); only entries with need(i) are used. */

@@ -81,7 +81,12 @@ export const elementwiseRules: Record<string, GradRule> = {
   Abs: (c) => [c.e.mul(c.g(0)!, c.e.op1('Sign', [c.x(0)]))],
   Sin: (c) => [c.e.mul(c.g(0)!, c.e.op1('Cos', [c.x(0)]))],
   Cos: (c) => [c.e.neg(c.e.mul(c.g(0)!, c.e.op1('Sin', [c.x(0)])))],
-  Relu: (c) => [c.e.maskMul(c.g(0)!, c.e.op1('Greater', [c.y(0), c.e.f(0)]))],
+  Relu: (c) => {
+    const g = c.g(0)!;
+    // Already masked where the output is 0 (e.g. a MaxPool gradient masked at pooled resolution): nothing to do.
+    if (c.e.zeroWhereNonPositive.get(g) === c.y(0)) return [g];
+    return [c.e.maskMul(g, c.e.op1('Greater', [c.y(0), c.e.f(0)]))];
+  },
   LeakyRelu: (c) => {
     const { e } = c;
     const g = c.g(0)!;

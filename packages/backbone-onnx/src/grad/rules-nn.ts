@@ -1,11 +1,12 @@
 /**
- * Gradient rules for layers: MatMul, Gemm, Conv (grad w.r.t. input as a ConvTranspose, w.r.t. weight as a
- * correlation), BatchNormalization (inference), LayerNormalization, MaxPool (through its Indices output),
- * AveragePool and the global pools.
+ * Gradient rules for layers: MatMul, Gemm, Conv (grad w.r.t. input as a Conv with flipped weights or a ConvTranspose,
+ * w.r.t. weight as a correlation), BatchNormalization (inference), LayerNormalization, MaxPool (non-overlapping
+ * windows as elementwise masks, otherwise through its Indices output), AveragePool (stride 1 as an AveragePool) and
+ * the global pools.
  */
 import { UserError } from '@sop/core';
 import type { Emitter } from './emitter.js';
-import { DT, attrFloat, attrInt, attrInts, attrString, findAttr, floatTensor } from './proto.js';
+import { DT, type Dim, attrFloat, attrInt, attrInts, attrString, findAttr, floatTensor } from './proto.js';
 import type { GradRule, RuleContext } from './rule.js';
 
 const range = (a: number, b: number): number[] => Array.from({ length: Math.max(0, b - a) }, (_, i) => a + i);
@@ -145,10 +146,30 @@ function geometry(c: RuleContext, kernelFallback?: number[]): ConvGeometry {
 /**
  * The adjoint of a (grouped, strided, dilated, padded) convolution applied to `z`: ConvTranspose without padding,
  * padded at the end with stride-1 zeros (rows the forward never read), then cropped to `like`'s spatial extent
- * starting at the begin pads. `like` gives the spatial sizes at run time.
+ * starting at the begin pads. `like` gives the spatial sizes at run time. With static spatial sizes, a single
+ * ConvTranspose with the forward pads and output_padding does all of it.
  */
-function convAdjoint(e: Emitter, z: string, w: string, geo: ConvGeometry, group: number, like: string): string {
-  const { nsp, strides, dilations, padsBegin, kernel } = geo;
+function convAdjoint(e: Emitter, z: string, w: string, geo: ConvGeometry, group: number, like: string, staticSpatial?: Dim[]): string {
+  const { nsp, strides, dilations, padsBegin, padsEnd, kernel } = geo;
+  const sizes = staticSpatial ?? e.info.shape(like)?.slice(2);
+  if (sizes && sizes.length === nsp && sizes.every((d) => typeof d === 'number' && d > 0)) {
+    // Static sizes: ConvTranspose crops the forward pads itself, and output_padding restores the rows a strided
+    // forward never read (its remainder, always < stride), so no Pad/Slice pass is needed.
+    const outputPadding = (sizes as number[]).map((n, i) => {
+      const span = n + padsBegin[i] + padsEnd[i] - (dilations[i] * (kernel[i] - 1) + 1);
+      return span < 0 ? -1 : span % strides[i];
+    });
+    if (outputPadding.every((r) => r >= 0)) {
+      return e.op1('ConvTranspose', [z, w], {
+        strides,
+        dilations,
+        group,
+        kernel_shape: kernel,
+        pads: [...padsBegin, ...padsEnd],
+        output_padding: outputPadding.some((r) => r > 0) ? outputPadding : undefined,
+      });
+    }
+  }
   let full = e.op1('ConvTranspose', [z, w], { strides, dilations, group, kernel_shape: kernel });
   const extra = strides.map((s) => s - 1);
   if (extra.some((v) => v > 0)) {
@@ -346,6 +367,17 @@ function maxPoolWindows(c: RuleContext): string | undefined {
   const exact = !!xs && typeof xs[2] === 'number' && typeof xs[3] === 'number' && xs[2] % kh === 0 && xs[3] % kw === 0;
   const spatial = exact ? '' : e.op1('Slice', [e.shape(x), e.i64([2]), e.i64([4])]);
   const used = exact ? '' : e.mul(e.op1('Div', [spatial, e.i64(kernel)]), e.i64(kernel));
+  if (exact) {
+    const H = xs![2] as number;
+    const W = xs![3] as number;
+    const relu = c.producerOf(x);
+    if (relu?.opType !== 'Relu' || (relu.domain ?? '') !== '' || c.isWrt(x)) return maxPoolMaskGrad(e, x, y, g, kh, kw, H, W);
+    // x = Relu(·): the gradient reaches only each window's maximum, which is > 0 exactly when the pooled value is, so
+    // the Relu mask applies at pooled resolution (a quarter of the work) and the Relu rule skips its own.
+    const dx = maxPoolMaskGrad(e, x, y, e.maskMul(g, e.op1('Greater', [y, e.f(0)])), kh, kw, H, W);
+    e.zeroWhereNonPositive.set(dx, x);
+    return dx;
+  }
   const xc = exact ? x : e.op1('Slice', [x, e.i64([0, 0]), used, e.i64([2, 3])]);
   let dxc: string;
   if (kh === kw) {
@@ -379,6 +411,23 @@ function maxPoolWindows(c: RuleContext): string | undefined {
   return e.op1('Pad', [dxc, padVec]);
 }
 
+/**
+ * Non-overlapping 2-D MaxPool backward on a static H×W divisible by the window, as elementwise masks (onnxruntime's
+ * blocked nearest Resize and MaxPool, Equal and Mul are far cheaper than SpaceToDepth/ArgMax/DepthToSpace): positions equal to their window's
+ * maximum get a priority (window-first element highest); a second MaxPool of those priorities picks each window's
+ * first maximum, exactly as PyTorch and onnxruntime's Indices route ties; the upsampled gradient flows only there.
+ */
+function maxPoolMaskGrad(e: Emitter, x: string, y: string, g: string, kh: number, kw: number, H: number, W: number): string {
+  const up = (v: string): string =>
+    e.op1('Resize', [v, '', e.floatConst([1, 1, kh, kw])], { mode: 'nearest', coordinate_transformation_mode: 'asymmetric', nearest_mode: 'floor' });
+  const prio: number[] = [];
+  for (let h = 0; h < H; h++) for (let w = 0; w < W; w++) prio.push(kh * kw - ((h % kh) * kw + (w % kw)));
+  const p = e.floatConst(prio, [1, 1, H, W]);
+  const pr = e.mul(e.toFloat(e.op1('Equal', [x, up(y)])), p);
+  const first = e.op1('MaxPool', [pr], { kernel_shape: [kh, kw], strides: [kh, kw] });
+  return e.maskMul(up(g), e.op1('Equal', [pr, up(first)]));
+}
+
 const averagePool: GradRule = (c) => {
   const { e } = c;
   const node = c.node;
@@ -391,34 +440,48 @@ const averagePool: GradRule = (c) => {
   const kprod = kernel.reduce((a, b) => a * b, 1);
   const includePad = attrInt(node, 'count_include_pad', 0) === 1;
   const padded = [...geo.padsBegin, ...geo.padsEnd].some((p) => p > 0);
-  let gw: string;
-  if (includePad || !padded) {
-    gw = e.mul(c.g(0)!, e.f(1 / kprod));
-  } else {
-    // Per-window count of real (non-pad) elements: kprod × average of ones with padding counted.
+  // Fraction of each window that is real (non-pad) elements, when the average excludes the padding.
+  let frac: string | undefined;
+  if (!includePad && padded) {
     const spatial = e.op1('Slice', [e.shape(x), e.i64([2]), e.i64([2 + nsp])]);
     const onesShape = e.op1('Concat', [e.i64([1, 1]), spatial], { axis: 0 });
     const ones = e.op1('ConstantOfShape', [onesShape], { value: floatTensor('value', [1], [1]) });
-    const frac = e.op1('AveragePool', [ones], {
+    frac = e.op1('AveragePool', [ones], {
       kernel_shape: kernel,
       strides: geo.strides,
       pads: [...geo.padsBegin, ...geo.padsEnd],
       dilations: attrInts(node, 'dilations'),
       count_include_pad: 1,
     });
-    gw = e.div(c.g(0)!, e.mul(frac, e.f(kprod)));
   }
+  const unit = geo.strides.every((s) => s === 1) && geo.dilations.every((d) => d === 1);
+  if (unit && kernel.every((k, i) => geo.padsBegin[i] <= k - 1 && geo.padsEnd[i] <= k - 1)) {
+    // Stride 1: the adjoint of a box sum is the box sum over the output gradient with the complementary padding
+    // (k-1-pads), itself an AveragePool (fast pooling kernel, instead of a ConvTranspose per image and channel).
+    const gs = frac ? e.div(c.g(0)!, frac) : c.g(0)!;
+    const pads = [...kernel.map((k, i) => k - 1 - geo.padsBegin[i]), ...kernel.map((k, i) => k - 1 - geo.padsEnd[i])];
+    return [e.op1('AveragePool', [gs], { kernel_shape: kernel, strides: kernel.map(() => 1), pads, count_include_pad: 1 })];
+  }
+  const gw = frac ? e.div(c.g(0)!, e.mul(frac, e.f(kprod))) : e.mul(c.g(0)!, e.f(1 / kprod));
   const z = e.op1('Reshape', [gw, e.i64([-1, 1, ...kernel.map(() => 0)])]);
   const w = e.fresh('avgpool_ones');
   e.initializers.push(floatTensor(w, [1, 1, ...kernel], new Array<number>(kprod).fill(1)));
   const flat = e.op1('Reshape', [x, e.i64([-1, 1, ...kernel.map(() => 0)])]);
-  const back = convAdjoint(e, z, w, geo, 1, flat);
+  const back = convAdjoint(e, z, w, geo, 1, flat, c.shapeOf(x)?.slice(2));
   return [e.reshapeLike(back, x)];
 };
 
 const globalAveragePool: GradRule = (c) => {
   const { e } = c;
   const x = c.x(0);
+  const xs = c.shapeOf(x);
+  const spatial = xs?.slice(2);
+  if (spatial && spatial.length > 0 && spatial.every((d) => typeof d === 'number' && d > 0)) {
+    // Static spatial size: one broadcast Mul by 1/count over [1, 1, ...spatial] (cheaper than Div + Expand).
+    const dims = spatial as number[];
+    const count = dims.reduce((a, b) => a * b, 1);
+    return [e.mul(c.g(0)!, e.floatConst(new Array<number>(count).fill(1 / count), [1, 1, ...dims]))];
+  }
   const count = e.toFloat(e.op1('Div', [e.op1('Size', [x]), e.op1('Size', [c.y(0)])]));
   return [e.op1('Expand', [e.div(c.g(0)!, count), e.shape(x)])];
 };

@@ -453,6 +453,14 @@ export class OnnxBackbone implements Backbone {
     return out;
   }
 
+  /** One float initializer by name (a copy, as in {@link parameters}), or undefined when there is none. */
+  parameter(name: string): FloatTensor | undefined {
+    const model = this.model();
+    const t = (model.graph?.initializer ?? []).find((i) => i.name === name);
+    if (!t || (t.dataType !== 1 && t.dataType !== 10 && t.dataType !== 11)) return undefined;
+    return readInitializer(model, name, this.modelPath);
+  }
+
   /**
    * The default GradCAM layer: the last 4-D spatial tensor before global pooling (CNNs, {@link findLastSpatialTensor}),
    * else the token tensor [B, L, k] entering the last attention block (ViTs, {@link findLastTokenTensor}), else

@@ -21,6 +21,12 @@ export interface SessionConfig {
   graphOptimizationLevel?: GraphOptimizationLevel;
   /** onnxruntime log level 0 (verbose) … 4 (fatal). Default 3 (errors only). */
   logSeverityLevel?: 0 | 1 | 2 | 3 | 4;
+  /**
+   * Whether onnxruntime's pool threads busy-wait for work after a run (onnxruntime's default, true). false puts them to
+   * sleep at once: they then no longer compete with the JavaScript that runs between calls (masking, solving), which
+   * matters on machines with few cores or other load, at the price of a slower wake-up on the next run.
+   */
+  spinning?: boolean;
 }
 
 export const GRAPH_OPTIMIZATION_LEVELS: readonly GraphOptimizationLevel[] = ['disabled', 'basic', 'extended', 'all'];
@@ -38,6 +44,7 @@ export function toOrtSessionOptions(config: SessionConfig = {}): ort.InferenceSe
     opts.interOpNumThreads = 1;
   }
   if (config.graphOptimizationLevel) opts.graphOptimizationLevel = config.graphOptimizationLevel;
+  if (config.spinning === false) opts.extra = { session: { intra_op: { allow_spinning: '0' }, inter_op: { allow_spinning: '0' } } };
   return opts;
 }
 

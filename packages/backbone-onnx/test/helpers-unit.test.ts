@@ -43,3 +43,27 @@ describe('readNpy', () => {
     expect(new Set(Array.from(y.data as BigInt64Array, Number))).toEqual(new Set([0, 1, 2, 3]));
   });
 });
+
+describe('toOrtSessionOptions', () => {
+  it('spinning: false turns off busy-waiting of both thread pools; unset keeps onnxruntime defaults', async () => {
+    const { toOrtSessionOptions } = await import('../src/session.js');
+    expect(toOrtSessionOptions({ spinning: false }).extra).toEqual({ session: { intra_op: { allow_spinning: '0' }, inter_op: { allow_spinning: '0' } } });
+    expect(toOrtSessionOptions({}).extra).toBeUndefined();
+    expect(toOrtSessionOptions({ spinning: true }).extra).toBeUndefined();
+  });
+});
+
+describe('OnnxBackbone.parameter', () => {
+  it('reads one initializer, equal to parameters()[name]; undefined for unknown names', async () => {
+    const { OnnxBackbone } = await import('../src/index.js');
+    const bb = await OnnxBackbone.load({ path: fixture('digits-cnn.onnx') });
+    try {
+      const all = bb.parameters();
+      expect(Array.from(bb.parameter('conv2.bias')!.data)).toEqual(Array.from(all['conv2.bias'].data));
+      expect(bb.parameter('conv2.bias')!.shape).toEqual([32]);
+      expect(bb.parameter('nope')).toBeUndefined();
+    } finally {
+      await bb.dispose();
+    }
+  });
+});

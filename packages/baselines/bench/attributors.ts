@@ -6,7 +6,19 @@
  *    when the fixture and the package load;
  *  - `js-mlp`: a batched JS MLP 784 → 256 (tanh) → 10 with an analytic vjp (x [B, 1, 28, 28], 4×4 patches → d = 49),
  *    about 0.2 M multiply-adds per row, i.e. a realistic small-model cost in plain JS.
- * Feature space and masker: core's PatchesSpace and zero masker. Run: `npx tsx packages/baselines/bench/attributors.ts`.
+ * Feature space and masker: core's PatchesSpace and zero masker. Run: `npx tsx packages/baselines/bench/attributors.ts`
+ * (`SOP_BENCH_CASES=onnx-digits`, `SOP_BENCH_METHODS=lime,rise` to run a subset).
+ *
+ * Measurement: model time is the wall time inside `backbone.forward` / `backbone.vjp` (BatchRunner.modelMs); the
+ * timed runs do not ask for process CPU time (`process.cpuUsage()` sums all threads and costs up to ~1 ms per call
+ * while onnxruntime's threads spin, time that would land outside the model); separate runs with `cpuTiming: true`
+ * give the CPU fractions. The ONNX session is created with `spinning: false` (onnxruntime's pool threads sleep after
+ * a run instead of busy-waiting; set SOP_BENCH_ORT_SPINNING=1 for onnxruntime's default), so that they do not steal
+ * the cores the attributor's JavaScript runs on between calls (on a busy 2-core machine spinning threads made a
+ * 160-row run of the digits CNN take 3.7–4.0 ms instead of 1.9–2.5 ms, and slowed the JavaScript after it). The
+ * replayed runs (steady-state overhead) see the same backbone extras (GradCAM layer, FullGrad bias layers and
+ * parameters) as the real ones. Each method is warmed up for 300 ms (at least 1 call) and timed over ≥ 600 ms (at
+ * least 5 calls; 2 for archipelago): a handful of calls measures V8's unoptimised code.
  */
 import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
@@ -15,6 +27,22 @@ import { PatchesSpace, zeroMasker, type AttributeOptions, type Attributor, type 
 import { allAttributors } from '../src/index.js';
 
 const ROOT = resolve(import.meta.dirname, '../../..');
+const ORT_SPINNING = process.env.SOP_BENCH_ORT_SPINNING === '1';
+const only = (v: string | undefined): string[] | undefined => (v ? v.split(',').map((s) => s.trim()).filter(Boolean) : undefined);
+const WARMUP_MS = 300;
+const REPS_MS = 600;
+const CASES = only(process.env.SOP_BENCH_CASES);
+const METHODS = only(process.env.SOP_BENCH_METHODS);
+
+/** Methods beyond forward/vjp that attributors look up on a backbone (GradCAM / FullGrad defaults, bias values). */
+const EXTRAS = ['gradcamLayer', 'fullgradBiasLayers', 'parameter', 'parameters'] as const;
+
+/** Copy `EXTRAS` of `bb` (bound) onto `to`. */
+function withExtras(bb: Backbone, to: Backbone): Backbone {
+  const src = bb as unknown as Record<string, unknown>;
+  for (const k of EXTRAS) if (typeof src[k] === 'function') (to as unknown as Record<string, unknown>)[k] = (src[k] as (...a: unknown[]) => unknown).bind(bb);
+  return to;
+}
 
 /** Batched JS MLP: h = W1·x + b1, z = tanh(h), y = W2·z + b2. Exposes 'features' (h as [16, 4, 4]) and 'attention'. */
 function jsMlp(n: number, hidden: number, C: number, attentionFeatures: (x: Float32Array, B: number) => Float32Array): Backbone {
@@ -109,7 +137,7 @@ async function onnxCase(): Promise<Case | { name: string; unavailable: string }>
   if (!existsSync(path)) return { name: 'onnx-digits', unavailable: 'fixture missing' };
   try {
     const mod = (await import(pathToFileURL(resolve(ROOT, 'packages/backbone-onnx/src/index.ts')).href)) as { OnnxBackbone: { load(o: Record<string, unknown>): Promise<Backbone> } };
-    const backbone = await mod.OnnxBackbone.load({ path, expose: ['/relu3/Relu_output_0'] });
+    const backbone = await mod.OnnxBackbone.load({ path, expose: ['/relu3/Relu_output_0'], spinning: ORT_SPINNING });
     const B = 8;
     return {
       name: 'onnx-digits',
@@ -152,14 +180,14 @@ function recording(bb: Backbone): { backbone: Backbone; log: unknown[] } {
       return r;
     };
   }
-  return { backbone, log };
+  return { backbone: withExtras(bb, backbone), log };
 }
 
 /** Replays a recorded run (same seed → same calls): a zero-cost backbone, so the run's time is pure attributor overhead. */
 function replaying(bb: Backbone, log: unknown[]): Backbone {
   let k = 0;
   const next = async <T>(): Promise<T> => log[k++ % log.length] as T;
-  return { name: bb.name, info: bb.info, capabilities: bb.capabilities, forward: () => next(), vjp: bb.vjp ? () => next() : undefined };
+  return withExtras(bb, { name: bb.name, info: bb.info, capabilities: bb.capabilities, forward: () => next(), vjp: bb.vjp ? () => next() : undefined });
 }
 
 function median(a: number[]): number {
@@ -173,44 +201,54 @@ async function bench(c: Case, methods: Attributor[]): Promise<Record<string, unk
   const B = c.inputs.x.shape[0];
   const context = { backbone: c.backbone, space: c.space, masker: zeroMasker };
   for (const m of methods) {
-    if (c.skip?.includes(m.name)) continue;
+    if (c.skip?.includes(m.name) || (METHODS && !METHODS.includes(m.name))) continue;
     if (m.access === 'gradient' && !c.backbone.capabilities.vjp) {
       rows.push({ method: m.name, skipped: 'backbone has no vjp' });
       continue;
     }
     const opts: AttributeOptions = { seed: 0, ...(c.perMethod?.[m.name] ?? {}) };
     try {
-      await m.attribute(c.inputs, context, opts); // warm-up (JIT, sessions)
-      const reps = m.name === 'archipelago' ? 2 : 5;
+      // warm-up (sessions, and the JIT: a method's loops run unoptimised for its first calls, which a run over a data
+      // set amortises): at least 1 call and WARMUP_MS
+      for (let r = 0, w0 = performance.now(); r < 1 || performance.now() - w0 < WARMUP_MS; r++) await m.attribute(c.inputs, context, opts);
       const walls: number[] = [];
       const wallFr: number[] = [];
       const cpuFr: number[] = [];
+      const models: number[] = [];
       let meta: Record<string, unknown> = {};
-      for (let r = 0; r < reps; r++) {
-        const c0 = process.cpuUsage();
+      // repetitions: at least 2 (archipelago) or 5, then until REPS_MS have passed (at most 200)
+      const minReps = m.name === 'archipelago' ? 2 : 5;
+      const reps0 = performance.now();
+      for (let r = 0; r < 200 && (r < minReps || performance.now() - reps0 < REPS_MS); r++) {
         const t0 = performance.now();
         const a = await m.attribute(c.inputs, context, opts);
         const wall = performance.now() - t0;
-        const cu = process.cpuUsage(c0);
-        const cpu = (cu.user + cu.system) / 1000;
         walls.push(wall);
         wallFr.push(1 - (a.meta.modelMs as number) / wall);
-        cpuFr.push(1 - (a.meta.modelCpuMs as number) / cpu);
+        models.push(a.meta.modelMs as number);
         meta = a.meta;
+      }
+      // CPU fractions: separate runs, as measuring CPU time per backbone call has a cost of its own
+      for (let r = 0; r < Math.min(3, minReps); r++) {
+        const c0 = process.cpuUsage();
+        const a = await m.attribute(c.inputs, context, { ...opts, cpuTiming: true });
+        const cu = process.cpuUsage(c0);
+        cpuFr.push(1 - (a.meta.modelCpuMs as number) / ((cu.user + cu.system) / 1000));
       }
       // steady-state overhead: replay the recorded backbone results (no model cost) and time the attributor alone
       const rec = recording(c.backbone);
       await m.attribute(c.inputs, { ...context, backbone: rec.backbone }, opts);
       const replay = { ...context, backbone: replaying(c.backbone, rec.log) };
       const over: number[] = [];
-      for (let r = 0; r < 7; r++) {
+      for (let r = 0, w0 = performance.now(); r < 1 || performance.now() - w0 < WARMUP_MS / 2; r++) await m.attribute(c.inputs, replay, opts);
+      for (let r = 0, r0 = performance.now(); r < 200 && (r < (minReps > 2 ? 7 : 3) || performance.now() - r0 < REPS_MS / 2); r++) {
         const c0 = process.cpuUsage();
         await m.attribute(c.inputs, replay, opts);
         const cu = process.cpuUsage(c0);
         over.push((cu.user + cu.system) / 1000);
       }
       const overheadMs = median(over) / B;
-      const modelMs = (meta.modelMs as number) / B;
+      const modelMs = median(models) / B;
       rows.push({
         method: m.name,
         evaluationsPerExplanation: (meta.evaluations as number) / B,
@@ -232,18 +270,22 @@ async function bench(c: Case, methods: Attributor[]): Promise<Record<string, unk
 export async function run(): Promise<Record<string, unknown>> {
   const methods = allAttributors();
   const cases: Record<string, unknown> = {};
-  const js = jsCase();
-  cases[js.name] = { features: js.space.numFeatures, batch: js.inputs.x.shape[0], methods: await bench(js, methods) };
-  const ox = await onnxCase();
-  if ('unavailable' in ox) cases[ox.name] = { unavailable: ox.unavailable };
-  else {
-    cases[ox.name] = { features: ox.space.numFeatures, batch: ox.inputs.x.shape[0], vjp: ox.backbone.capabilities.vjp, methods: await bench(ox, methods) };
-    await ox.backbone.dispose?.();
+  if (!CASES || CASES.includes('js-mlp')) {
+    const js = jsCase();
+    cases[js.name] = { features: js.space.numFeatures, batch: js.inputs.x.shape[0], methods: await bench(js, methods) };
+  }
+  if (!CASES || CASES.includes('onnx-digits')) {
+    const ox = await onnxCase();
+    if ('unavailable' in ox) cases[ox.name] = { unavailable: ox.unavailable };
+    else {
+      cases[ox.name] = { features: ox.space.numFeatures, batch: ox.inputs.x.shape[0], vjp: ox.backbone.capabilities.vjp, ortSpinning: ORT_SPINNING, methods: await bench(ox, methods) };
+      await ox.backbone.dispose?.();
+    }
   }
   const all = Object.values(cases).flatMap((c) => ((c as { methods?: Record<string, unknown>[] }).methods ?? []));
   const fr = all.map((r) => r.steadyOutsideFraction).filter((v): v is number => typeof v === 'number');
   return {
-    unit: 'per explanation (median of repetitions); outsideModelFraction = 1 − (wall time inside backbone.forward/vjp) / wall; outsideModelCpuFraction: the same with process CPU time (robust on a busy machine; onnxruntime threads that spin after a call count as outside); overheadMsPerExplanation: CPU time of the attributor alone, replaying recorded backbone results (steady state, load-independent); steadyOutsideFraction = overhead / (overhead + model wall time); target ≤ 0.10',
+    unit: 'per explanation (median of repetitions); outsideModelFraction = 1 − (wall time inside backbone.forward/vjp) / wall; outsideModelCpuFraction: the same with process CPU time, from separate runs with cpuTiming (robust on a busy machine; onnxruntime threads that spin after a call count as outside); overheadMsPerExplanation: CPU time of the attributor alone, replaying recorded backbone results (steady state, load-independent); steadyOutsideFraction = overhead / (overhead + model wall time); target ≤ 0.10',
     budget: 20,
     cases,
     worstSteadyOutsideFraction: fr.length ? Math.max(...fr) : null,

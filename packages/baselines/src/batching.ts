@@ -127,8 +127,13 @@ export class BatchRunner {
   calls = 0;
   /** Milliseconds (wall) spent inside backbone calls, for benchmarks. */
   modelMs = 0;
-  /** Process CPU milliseconds (all threads) spent inside backbone calls, for benchmarks (robust on a busy machine). */
+  /**
+   * Process CPU milliseconds (all threads) spent inside backbone calls, for benchmarks (robust on a busy machine).
+   * Measured only with the option `cpuTiming: true`: `process.cpuUsage()` sums every thread of the process, which
+   * costs up to a millisecond per call while onnxruntime's pool threads spin after a run.
+   */
   modelCpuMs = 0;
+  private readonly cpuTiming: boolean;
 
   constructor(context: AttributionContext, inputs: Inputs, options: AttributeOptions, masker?: Masker) {
     this.backbone = context.backbone;
@@ -137,6 +142,7 @@ export class BatchRunner {
     this.maxBatch = resolveMaxBatch(inputs, options.maxBatch);
     this.onProgress = options.onProgress;
     this.batch = inputs.x.shape[0];
+    this.cpuTiming = options.cpuTiming === true;
   }
 
   private readonly batch: number;
@@ -144,14 +150,16 @@ export class BatchRunner {
   private readonly onProgress?: (done: number, total: number) => void;
 
   private async timed<T>(f: () => Promise<T>): Promise<T> {
+    const c0 = this.cpuTiming ? process.cpuUsage() : undefined;
     const t0 = performance.now();
-    const c0 = process.cpuUsage();
     try {
       return await f();
     } finally {
       this.modelMs += performance.now() - t0;
-      const c = process.cpuUsage(c0);
-      this.modelCpuMs += (c.user + c.system) / 1000;
+      if (c0) {
+        const c = process.cpuUsage(c0);
+        this.modelCpuMs += (c.user + c.system) / 1000;
+      }
       this.calls++;
     }
   }
@@ -186,21 +194,38 @@ export class BatchRunner {
     const n = rows.length;
     if (typeof masks !== 'function' && masks.length !== n * d) throw new Error(`forwardMasked: ${masks.length} mask values for ${n} rows of ${d} features`);
     const B = this.batch;
-    const parts: FloatTensor[] = [];
+    // outputs of all chunks are written into one [R, C] buffer (allocated once C is known); one chunk is returned as is
+    let all: Float32Array | undefined;
+    let first: FloatTensor | undefined;
+    let C = 0;
+    // a mask generator fills one reused buffer (zeroed between chunks, as generators only write their ones)
+    let buf: Float32Array | undefined;
     for (let s = 0; s < n; s += this.maxBatch) {
       const e = Math.min(n, s + this.maxBatch);
       let m: Float32Array;
       if (typeof masks === 'function') {
-        m = new Float32Array((e - s) * d);
+        if (!buf) buf = new Float32Array(Math.min(n, this.maxBatch) * d);
+        else buf.fill(0);
+        m = (e - s) * d === buf.length ? buf : buf.subarray(0, (e - s) * d);
         masks(s, e, m);
       } else m = masks.subarray(s * d, e * d);
       const masked = masker.apply(inputs, m, rows.subarray(s, e), this.space);
-      const out = await this.timed(() => this.backbone.forward(masked));
-      parts.push(out.output);
+      const out = (await this.timed(() => this.backbone.forward(masked))).output;
+      if (s === 0) {
+        if (e === n) first = out;
+        C = out.shape[1];
+      }
+      if (e < n || s > 0) {
+        if (out.shape.length !== 2 || out.shape[1] !== C || out.shape[0] !== e - s) throw new Error(`forwardMasked: chunk output [${out.shape.join(', ')}] for ${e - s} rows of ${C} outputs`);
+        all ??= new Float32Array(n * C);
+        all.set(out.data, s * C);
+      }
       this.evaluations += e - s;
       if (this.onProgress && e < n) this.onProgress(Math.floor((B * e) / n), B);
     }
-    return concatRows(parts);
+    if (first) return first;
+    if (!all) throw new UserError('attribution got an empty batch', 'pass at least one example');
+    return { data: all, shape: [n, C] };
   }
 
   /** The backbone's vjp, or a UserError saying which backbones have gradients. */
@@ -269,7 +294,7 @@ export class BatchRunner {
       for (let r = 0; r < m; r++) scores[s + r] = pr[r * C + targets[s + r]];
       if (this.onProgress && e < n) this.onProgress(Math.floor((this.batch * e) / n), this.batch);
     }
-    return { grads, outputs: concatRows(outParts), scores };
+    return { grads, outputs: outParts.length === 1 ? outParts[0] : concatRows(outParts), scores };
   }
 
   /**
@@ -304,7 +329,7 @@ export class BatchRunner {
       outParts.push(res.outputs);
     }
     const grads: Record<string, FloatTensor> = {};
-    for (const w of wrt) grads[w] = concatRows(gradParts[w]);
+    for (const w of wrt) grads[w] = gradParts[w].length === 1 ? gradParts[w][0] : concatRows(gradParts[w]);
     return { grads, outputs: concatOutputs(outParts) };
   }
 }
@@ -325,9 +350,19 @@ export function softmax(z: ArrayLike<number>, n: number, C: number): Float64Arra
 /** Score of each row's target from outputs [R, C]: raw output, or its softmax probability ('prob', C > 1). */
 export function rowScores(outputs: FloatTensor, targets: ArrayLike<number>, mode: ScoreMode): Float64Array {
   const [n, C] = outputs.shape;
-  const p = mode === 'prob' && C > 1 ? softmax(outputs.data, n, C) : outputs.data;
+  const z = outputs.data;
   const s = new Float64Array(n);
-  for (let r = 0; r < n; r++) s[r] = p[r * C + targets[r]];
+  if (mode === 'prob' && C > 1) {
+    // the target's entry of {@link softmax}, computed the same way (same values, bit for bit) without the [n, C] array
+    for (let r = 0; r < n; r++) {
+      const o = r * C;
+      let mx = -Infinity;
+      for (let j = 0; j < C; j++) mx = Math.max(mx, z[o + j]);
+      let sum = 0;
+      for (let j = 0; j < C; j++) sum += Math.exp(z[o + j] - mx);
+      s[r] = Math.exp(z[o + targets[r]] - mx) / sum;
+    }
+  } else for (let r = 0; r < n; r++) s[r] = z[r * C + targets[r]];
   return s;
 }
 

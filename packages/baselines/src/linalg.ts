@@ -2,6 +2,15 @@
 
 /** Solve A x = b for symmetric positive (semi)definite A [n, n] by Cholesky, adding `jitter`·I until it factors. */
 export function solveSpd(A: Float64Array, b: Float64Array, n: number, jitter = 0): Float64Array {
+  const L = choleskySpd(A, n, jitter);
+  return L ? solveCholesky(L, b, n) : new Float64Array(n);
+}
+
+/**
+ * Cholesky factor L (lower, [n, n] row-major) of A + eps·I, eps = `jitter` first, then grown until A factors (12
+ * tries); null when it never does. Factor once and {@link solveCholesky} for every right-hand side of the same A.
+ */
+export function choleskySpd(A: Float64Array, n: number, jitter = 0): Float64Array | null {
   let eps = jitter;
   let maxDiag = 0;
   for (let i = 0; i < n; i++) maxDiag = Math.max(maxDiag, Math.abs(A[i * n + i]));
@@ -21,24 +30,27 @@ export function solveSpd(A: Float64Array, b: Float64Array, n: number, jitter = 0
         } else L[i * n + j] = s / L[j * n + j];
       }
     }
-    if (ok) {
-      const y = new Float64Array(n);
-      for (let i = 0; i < n; i++) {
-        let s = b[i];
-        for (let k = 0; k < i; k++) s -= L[i * n + k] * y[k];
-        y[i] = s / L[i * n + i];
-      }
-      const x = new Float64Array(n);
-      for (let i = n - 1; i >= 0; i--) {
-        let s = y[i];
-        for (let k = i + 1; k < n; k++) s -= L[k * n + i] * x[k];
-        x[i] = s / L[i * n + i];
-      }
-      return x;
-    }
+    if (ok) return L;
     eps = eps === 0 ? Math.max(1e-12, maxDiag * 1e-10) : eps * 100;
   }
-  return new Float64Array(n);
+  return null;
+}
+
+/** Solve L Lᵀ x = b with the factor from {@link choleskySpd}. */
+export function solveCholesky(L: Float64Array, b: ArrayLike<number>, n: number): Float64Array {
+  const y = new Float64Array(n);
+  for (let i = 0; i < n; i++) {
+    let s = b[i];
+    for (let k = 0; k < i; k++) s -= L[i * n + k] * y[k];
+    y[i] = s / L[i * n + i];
+  }
+  const x = new Float64Array(n);
+  for (let i = n - 1; i >= 0; i--) {
+    let s = y[i];
+    for (let k = i + 1; k < n; k++) s -= L[k * n + i] * x[k];
+    x[i] = s / L[i * n + i];
+  }
+  return x;
 }
 
 /**

@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { PatchesSpace } from '@sop/core';
 import { allAttributors, archipelago, kernelShap, lime, permutationShap, resolveMaxBatch, rise, integratedGradients, ampe, mfaba, agi } from '../src/index.js';
 import { columnsSpace, ctx, mlpModel, patchesSpace, rowBackbone, t } from './helpers.js';
 
@@ -28,6 +29,20 @@ describe('batching', () => {
     expect(g.vjpRows).toBe(B * 20);
     expect(g.vjpCalls).toBe(Math.ceil((B * 20) / 16));
     expect(ig.meta.gradients).toBe(B * 20);
+  });
+
+  it('gives the same attributions whatever the chunking (chunk outputs joined, generated masks refilled per chunk)', async () => {
+    const x = Float32Array.from({ length: B * 16 }, (_, i) => Math.sin(i * 0.7));
+    const big = mlpModel(16, 5, 3, 4);
+    for (const m of [lime, kernelShap, rise, archipelago]) {
+      const runs = [];
+      for (const maxBatch of [1, 7, undefined]) {
+        const a = await m.attribute({ x: t(x, [B, 1, 4, 4]) }, ctx(rowBackbone(big, { withVjp: false }), new PatchesSpace([1, 4, 4], [1, 2])), { maxBatch, budget: 12, seed: 2 });
+        runs.push(Array.from(a.values));
+      }
+      expect(runs[1]).toEqual(runs[0]);
+      expect(runs[2]).toEqual(runs[0]);
+    }
   });
 
   it('sizes chunks automatically by bytes per row', () => {

@@ -139,3 +139,33 @@ describe('attention and pad maskers', () => {
     expect(() => MASKERS.attention.create({ use: 'attention' }).apply({ x: { data: f32([1, 2]), shape: [1, 2] } }, f32([1, 1]), [0], space)).toThrow(/int64/);
   });
 });
+
+describe('patches fast path', () => {
+  it('zero and mean blends on patches equal expand-then-blend exactly (channels, partial patches, soft masks, aux)', () => {
+    const B = 2;
+    const row = 3 * 5 * 7;
+    const x = Float32Array.from({ length: B * row }, (_, i) => Math.sin(i * 1.7) * 3 - 0.25);
+    const inputs: Inputs = { x: { data: x, shape: [B, 3, 5, 7] }, extra: { data: f32([7, 8]), shape: [B, 1] } };
+    const space = FEATURE_SPACES.patches.create({ size: [2, 3] }, inputs); // 3×3 grid, partial edge patches
+    const d = space.numFeatures;
+    const rows = [1, 0, 1, 1];
+    const masks = Float32Array.from({ length: rows.length * d }, (_, i) => [0, 1, 0.3, 1, 0.75][i % 5]);
+    const M = space.expand(masks, rows, inputs).data;
+    const mu = Float32Array.from({ length: row }, (_, j) => Math.cos(j) * 0.5);
+    const zero = MASKERS.zero.create({ use: 'zero' }).apply(inputs, masks, rows, space);
+    const mean = MASKERS.mean.create({ use: 'mean', reference: { x: { data: Float32Array.from([...mu, ...mu]), shape: [2, 3, 5, 7] } } }).apply(inputs, masks, rows, space);
+    const wantZero = new Float32Array(rows.length * row);
+    const wantMean = new Float32Array(rows.length * row);
+    for (let r = 0; r < rows.length; r++) for (let j = 0; j < row; j++) {
+      const xv = x[rows[r] * row + j];
+      const m = M[r * row + j];
+      wantZero[r * row + j] = m * xv;
+      wantMean[r * row + j] = mu[j] + (xv - mu[j]) * m;
+    }
+    expect(zero.x.shape).toEqual([4, 3, 5, 7]);
+    expect(Array.from(zero.x.data as Float32Array)).toEqual(Array.from(wantZero));
+    expect(Array.from(mean.x.data as Float32Array)).toEqual(Array.from(wantMean));
+    expect(Array.from(zero.extra.data as Float32Array)).toEqual([8, 7, 8, 8]);
+    expect(() => MASKERS.zero.create({ use: 'zero' }).apply(inputs, masks, [0, 2, 0, 0], space)).toThrow(UserError);
+  });
+});

@@ -54,29 +54,28 @@ export const fullgrad: Attributor = {
       for (let i = 0; i < attr.length; i++) attr[i] = Math.abs(attr[i]);
       for (let b = 0; b < B; b++) minMaxInPlace(attr, b * n, (b + 1) * n);
     }
-    const params = layers.some((l) => typeof l.bias === 'string') ? bb.parameters?.() : undefined;
+    // one initializer at a time when the backbone can (parameters() copies every weight of the model)
+    const one = (bb as { parameter?(name: string): { data: Float32Array } | undefined }).parameter;
+    let params: Record<string, { data: Float32Array }> | undefined;
+    const biasOf = (name: string): Float32Array | undefined => {
+      if (one) return one.call(bb, name)?.data;
+      params ??= bb.parameters?.();
+      return params?.[name]?.data;
+    };
     for (const l of layers) {
       const g = grads[l.output];
       if (g.shape.length !== 4 || inputs.x.shape.length !== 4) {
         throw new UserError(`fullgrad: bias layer '${l.output}' has shape [${g.shape.join(', ')}]; only 4-D maps on image inputs are supported`, 'list only convolutional [B, K, h, w] intermediates in biasLayers');
       }
       const [, K, h, w] = g.shape;
-      const bias = typeof l.bias === 'string' ? params?.[l.bias]?.data : Float32Array.from(l.bias);
+      const bias = typeof l.bias === 'string' ? biasOf(l.bias) : Float32Array.from(l.bias);
       if (!bias || bias.length !== K) {
         throw new UserError(`fullgrad: no bias of ${K} values for layer '${l.output}'`, 'set bias to a parameter name the backbone lists in parameters(), or to the K bias values');
       }
       const hw = h * w;
-      const m = new Float32Array(B * K * hw);
-      for (let b = 0; b < B; b++) for (let k = 0; k < K; k++) for (let i = 0; i < hw; i++) {
-        const o = (b * K + k) * hw + i;
-        m[o] = g.data[o] * bias[k];
-      }
-      if (post === 'abs-minmax') {
-        for (let i = 0; i < m.length; i++) m[i] = Math.abs(m[i]);
-        for (let b = 0; b < B; b++) minMaxInPlace(m, b * K * hw, (b + 1) * K * hw);
-      }
       const maps = new Float32Array(B * hw);
-      for (let b = 0; b < B; b++) for (let k = 0; k < K; k++) for (let i = 0; i < hw; i++) maps[b * hw + i] += m[(b * K + k) * hw + i];
+      const scratch = new Float32Array(post === 'abs-minmax' ? K * hw : 0);
+      for (let b = 0; b < B; b++) biasMap(g.data, bias, b, K, hw, post === 'abs-minmax', maps, scratch);
       const img = mapsToImage(maps, B, h, w, inputs.x.shape);
       for (let i = 0; i < attr.length; i++) attr[i] += img[i];
     }
@@ -84,3 +83,42 @@ export const fullgrad: Attributor = {
     return finish('fullgrad', values, context.space.numFeatures, targets, runner, options, { biasLayers: names, postprocess: post, output: mode });
   },
 };
+
+/**
+ * Example b's bias map, added into `maps` [B, h·w]: Σ_k ψ(∂f/∂z_k ⊙ b_k) with ψ = abs then min-max over all of the
+ * example's K·h·w values (`absMinMax`), else the identity. `scratch` [K·h·w] holds the example's |∂f/∂z ⊙ b| between
+ * the pass for the range and the pass for the sum (no [B, K, h, w] buffer); float32 rounding at the same steps as
+ * materialising ∂f/∂z ⊙ b, ψ and the sum in float32 arrays, so the values are the same bit for bit.
+ */
+function biasMap(g: Float32Array, bias: Float32Array, b: number, K: number, hw: number, absMinMax: boolean, maps: Float32Array, scratch: Float32Array): void {
+  const start = b * K * hw;
+  const mo = b * hw;
+  if (!absMinMax) {
+    for (let k = 0; k < K; k++) {
+      const bk = bias[k];
+      const o = start + k * hw;
+      for (let i = 0; i < hw; i++) maps[mo + i] += Math.fround(g[o + i] * bk);
+    }
+    return;
+  }
+  let lo = Infinity;
+  let hi = -Infinity;
+  for (let k = 0; k < K; k++) {
+    const bk = bias[k];
+    const o = start + k * hw;
+    const so = k * hw;
+    for (let i = 0; i < hw; i++) {
+      const v = Math.abs(Math.fround(g[o + i] * bk));
+      scratch[so + i] = v;
+      if (v < lo) lo = v;
+      if (v > hi) hi = v;
+    }
+  }
+  const r = hi - lo;
+  // r ≤ 0 (a constant map): ψ is 0 everywhere and adds nothing
+  if (!(r > 0)) return;
+  for (let k = 0; k < K; k++) {
+    const so = k * hw;
+    for (let i = 0; i < hw; i++) maps[mo + i] += Math.fround((scratch[so + i] - lo) / r);
+  }
+}

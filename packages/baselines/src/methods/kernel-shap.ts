@@ -10,7 +10,7 @@
 import type { AttributeOptions, Attribution, AttributionContext, Attributor, Inputs, Rng } from '@sop/core';
 import { BatchRunner, scorePerturbations } from '../batching.js';
 import { baselineMasker, budgetOf, finish, numberOption, rngOf, scoreModeOf } from '../common.js';
-import { logChoose, solveSpd } from '../linalg.js';
+import { choleskySpd, logChoose, solveCholesky } from '../linalg.js';
 
 export interface Coalitions {
   /** [n, d] 0/1 */
@@ -123,14 +123,21 @@ function forEachSubset(d: number, k: number, f: (idx: number[]) => void): void {
  * min Σ w_j (y_j − z_j·φ)² + λ‖φ‖² subject to Σφ = delta (y already has f(∅) subtracted). Returns φ [d].
  */
 export function constrainedShapSolve(co: Coalitions, y: ArrayLike<number>, delta: number, d: number, ridge: number): Float64Array {
-  if (d === 1) return Float64Array.of(delta);
+  return shapSolver(co, d, ridge)(y, delta);
+}
+
+/**
+ * {@link constrainedShapSolve} for many y over the same coalitions: the normal matrix, its Cholesky factor and the
+ * constraint direction A⁻¹·1 depend on the coalitions only, so they are built once; each call then costs Σ_j z_j·y_j
+ * and two triangular solves. Same values as solving each y from scratch.
+ */
+export function shapSolver(co: Coalitions, d: number, ridge: number): (y: ArrayLike<number>, delta: number) => Float64Array {
+  if (d === 1) return (_y, delta) => Float64Array.of(delta);
   const A = new Float64Array(d * d);
-  const r = new Float64Array(d);
   for (let s = 0; s < co.n; s++) {
     const w = co.weights[s];
     for (let i = 0; i < d; i++) {
       if (!co.masks[s * d + i]) continue;
-      r[i] += w * y[s];
       for (let j = 0; j < d; j++) if (co.masks[s * d + j]) A[i * d + j] += w;
     }
   }
@@ -138,19 +145,26 @@ export function constrainedShapSolve(co: Coalitions, y: ArrayLike<number>, delta
   for (let i = 0; i < d; i++) tr += A[i * d + i];
   const lam = Math.max(ridge * (tr / d), 1e-12);
   for (let i = 0; i < d; i++) A[i * d + i] += lam;
+  const L = choleskySpd(A, d);
   const ones = new Float64Array(d).fill(1);
-  const u = solveSpd(A, r, d);
-  const v = solveSpd(A, ones, d);
-  let su = 0;
+  const v = L ? solveCholesky(L, ones, d) : new Float64Array(d);
   let sv = 0;
-  for (let i = 0; i < d; i++) {
-    su += u[i];
-    sv += v[i];
-  }
-  const mu = (su - delta) / sv;
-  const phi = new Float64Array(d);
-  for (let i = 0; i < d; i++) phi[i] = u[i] - mu * v[i];
-  return phi;
+  for (let i = 0; i < d; i++) sv += v[i];
+  const r = new Float64Array(d);
+  return (y, delta) => {
+    r.fill(0);
+    for (let s = 0; s < co.n; s++) {
+      const w = co.weights[s];
+      for (let i = 0; i < d; i++) if (co.masks[s * d + i]) r[i] += w * y[s];
+    }
+    const u = L ? solveCholesky(L, r, d) : new Float64Array(d);
+    let su = 0;
+    for (let i = 0; i < d; i++) su += u[i];
+    const mu = (su - delta) / sv;
+    const phi = new Float64Array(d);
+    for (let i = 0; i < d; i++) phi[i] = u[i] - mu * v[i];
+    return phi;
+  };
 }
 
 export const kernelShap: Attributor = {
@@ -175,11 +189,12 @@ export const kernelShap: Attributor = {
     const { outputs: out, numOutputs: C, targets, scores: f, rows } = await scorePerturbations(runner, inputs, masks, per, options, mode);
     const values = new Float32Array(B * d);
     const y = new Float64Array(co.n);
+    const solve = shapSolver(co, d, ridge);
     for (let b = 0; b < B; b++) {
       const fx = f[b * per];
       const f0 = f[b * per + 1];
       for (let s = 0; s < co.n; s++) y[s] = f[b * per + 2 + s] - f0;
-      const phi = constrainedShapSolve(co, y, fx - f0, d, ridge);
+      const phi = solve(y, fx - f0);
       for (let j = 0; j < d; j++) values[b * d + j] = phi[j];
     }
     return finish('kernel-shap', values, d, targets, runner, options, { coalitions: co.n, output: mode, exact: co.n === 2 ** d - 2 });

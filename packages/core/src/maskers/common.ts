@@ -1,6 +1,8 @@
 import type { FeatureSpace } from '../feature-space.js';
 import type { Inputs } from '../inputs.js';
 import { UserError } from '../errors.js';
+import { PatchesSpace } from '../features/patches.js';
+import { checkMasks, checkRowShape } from '../features/common.js';
 import { takeRows, type FloatTensor, type TensorData } from '../tensor.js';
 
 /** Copy every auxiliary input (all keys but `x` and `skip`) for the requested rows. */
@@ -34,6 +36,7 @@ export function blend(
   baseline?: (r: number) => Float32Array | undefined,
 ): Inputs {
   const x = floatX(inputs, masker);
+  if (space instanceof PatchesSpace && space.expand === PatchesSpace.prototype.expand) return blendPatches(inputs, x, masks, rows, space, baseline);
   const M: FloatTensor = space.expand(masks, rows, inputs);
   const row = x.length / inputs.x.shape[0];
   // write into the expanded buffer; copy first if a space handed back the caller's masks themselves
@@ -47,4 +50,50 @@ export function blend(
     else for (let j = 0; j < row; j++) out[o + j] *= x[xo + j];
   }
   return { ...takeAux(inputs, rows), x: { data: out, shape: [rows.length, ...inputs.x.shape.slice(1)] } };
+}
+
+/**
+ * {@link blend} for core's PatchesSpace in one pass: each output element reads its pixel's feature mask value through
+ * the space's pixel → feature map (no expanded mask buffer). Same values as expand-then-blend, bit for bit.
+ */
+function blendPatches(
+  inputs: Inputs,
+  x: Float32Array,
+  masks: Float32Array,
+  rows: ArrayLike<number>,
+  space: PatchesSpace,
+  baseline?: (r: number) => Float32Array | undefined,
+): Inputs {
+  checkRowShape(inputs, space.rowShape, 'patches');
+  const d = space.numFeatures;
+  checkMasks(masks, rows, d, inputs.x.shape[0], 'patches');
+  const R = rows.length;
+  const hw = space.height * space.width;
+  const C = space.channels;
+  const row = C * hw;
+  const map = space.pixelFeature;
+  const out = new Float32Array(R * row);
+  for (let r = 0; r < R; r++) {
+    const base = baseline?.(r);
+    if (base) blendRow(out, r * row, x, rows[r] * row, masks, r * d, map, hw, C, base);
+    else scaleRow(out, r * row, x, rows[r] * row, masks, r * d, map, hw, C);
+  }
+  return { ...takeAux(inputs, rows), x: { data: out, shape: [R, ...inputs.x.shape.slice(1)] } };
+}
+
+/** One output row of the zero blend: out = x · M (M read through the pixel → feature map). */
+function scaleRow(out: Float32Array, o: number, x: Float32Array, xo: number, masks: Float32Array, mo: number, map: Int32Array, hw: number, C: number): void {
+  for (let c = 0, co = 0; c < C; c++, co += hw) {
+    for (let p = 0; p < hw; p++) out[o + co + p] = masks[mo + map[p]] * x[xo + co + p];
+  }
+}
+
+/** One output row of the blend toward `base`: out = base + (x − base) · M. */
+function blendRow(out: Float32Array, o: number, x: Float32Array, xo: number, masks: Float32Array, mo: number, map: Int32Array, hw: number, C: number, base: Float32Array): void {
+  for (let c = 0, co = 0; c < C; c++, co += hw) {
+    for (let p = 0; p < hw; p++) {
+      const j = co + p;
+      out[o + j] = base[j] + (x[xo + j] - base[j]) * masks[mo + map[p]];
+    }
+  }
 }

@@ -61,7 +61,15 @@ const KEYS = new Set([
   'name',
   'gradcamLayer',
   'finetune',
+  'spinning',
 ]);
+
+function bool(raw: Record<string, unknown>, key: string): boolean | undefined {
+  const v = raw[key];
+  if (v === undefined || v === null) return undefined;
+  if (typeof v !== 'boolean') throw new UserError(`backbone.${key}: expected true or false, found ${JSON.stringify(v)}`, `set backbone.${key}: false`);
+  return v;
+}
 
 function str(raw: Record<string, unknown>, key: string, required = false): string | undefined {
   const v = raw[key];
@@ -124,6 +132,7 @@ export function parseOnnxBackboneOptions(raw: Record<string, unknown>): OnnxBack
     name: str(raw, 'name'),
     gradcamLayer: str(raw, 'gradcamLayer'),
     finetune: strList(raw, 'finetune'),
+    spinning: bool(raw, 'spinning'),
   };
 }
 

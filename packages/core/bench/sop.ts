@@ -8,7 +8,8 @@
  * 1. Inference on a batch: time of one SOP prediction ÷ time of the backbone calls SOP makes (the B·m masked rows,
  *    same chunks), measured in one run with the repetitions interleaved (the order alternates); the ratio is the
  *    median of the per-repetition ratios (each pair runs back to back, so it sees the same machine load), the times
- *    are medians.
+ *    are medians. The replayed inputs are copies taken in one untimed prediction first (SOP masks every chunk into one
+ *    reused buffer; predict is deterministic, so each repetition makes exactly these calls).
  *    `headsShare` = inference / backbone − 1 is the cost of the group generator, the masking and the selector relative
  *    to the m backbone passes (the reference's cost model is "1 projection + m backbone forwards").
  * 2. Per example (batch 1): SOP inference ÷ the m + 1 backbone forwards a prediction needs (its m masked copies in one
@@ -41,11 +42,13 @@ const FIXTURES = fileURLToPath(new URL('../../../fixtures/onnx/', import.meta.ur
 interface Timed extends Backbone {
   ms: number;
   calls: number;
+  /** When set, forward calls keep a copy of their inputs (SOP reuses one buffer for the masked rows of every chunk). */
+  capture: boolean;
   captured: Array<[Inputs, ForwardOptions | undefined]>;
   inner: Backbone;
 }
 
-/** Wraps a backbone: accumulates the time spent in its forward calls and keeps their inputs for replay. */
+/** Wraps a backbone: accumulates the time spent in its forward calls; keeps copies of their inputs for replay when capturing. */
 function timed(b: Backbone): Timed {
   const w: Timed = {
     name: b.name,
@@ -54,17 +57,24 @@ function timed(b: Backbone): Timed {
     inner: b,
     ms: 0,
     calls: 0,
+    capture: false,
     captured: [],
     async forward(inputs: Inputs, o?: ForwardOptions): Promise<BackboneOutputs> {
       const t = performance.now();
       const out = await b.forward(inputs, o);
       w.ms += performance.now() - t;
       w.calls++;
-      w.captured.push([inputs, o]);
+      if (w.capture) w.captured.push([copyInputs(inputs), o]);
       return out;
     },
   };
   return w;
+}
+
+function copyInputs(inputs: Inputs): Inputs {
+  const out: Inputs = { ...inputs };
+  for (const [k, v] of Object.entries(inputs)) (out as Record<string, unknown>)[k] = { data: v.data.slice(), shape: [...v.shape] };
+  return out;
 }
 
 function median(xs: number[]): number {
@@ -111,24 +121,30 @@ async function measure(s: Setup, o: { batch: number; trainBatch: number; reps: n
     for (const [inp, opt] of calls) await s.backbone.forward(inp, opt);
     return performance.now() - t;
   };
-  const sopRun = async (inp: Inputs): Promise<{ ms: number; calls: Timed['captured'] }> => {
+  const sopRun = async (inp: Inputs): Promise<{ ms: number }> => {
     bb.ms = 0;
     bb.calls = 0;
-    bb.captured = [];
     const t = performance.now();
     await sop.predict(inp);
-    return { ms: performance.now() - t, calls: bb.captured };
+    return { ms: performance.now() - t };
   };
-  let calls = (await sopRun(inputs)).calls;
+  // the backbone calls of one prediction (copies of its masked rows; predict is deterministic, so every repetition
+  // makes exactly these calls), captured outside the timed runs
+  const capture = async (inp: Inputs): Promise<Timed['captured']> => {
+    bb.captured = [];
+    bb.capture = true;
+    await sop.predict(inp);
+    bb.capture = false;
+    return bb.captured;
+  };
+  const calls = await capture(inputs);
   const inferMs: number[] = [];
   const aloneMs: number[] = [];
   for (let r = 0; r < o.reps + o.warmup; r++) {
     let a: number;
     let b: number;
     if (r % 2 === 0) {
-      const res = await sopRun(inputs);
-      a = res.ms;
-      calls = res.calls;
+      a = (await sopRun(inputs)).ms;
       b = await replay(calls);
     } else {
       b = await replay(calls);
@@ -143,7 +159,7 @@ async function measure(s: Setup, o: { batch: number; trainBatch: number; reps: n
 
   // 2. one example: SOP vs its m masked copies (one call) + one plain forward
   const one = rows(s, 0, 1);
-  let oneCalls = (await sopRun(one)).calls;
+  const oneCalls = await capture(one);
   const oneSop: number[] = [];
   const oneBb: number[] = [];
   for (let r = 0; r < o.reps * 2 + o.warmup; r++) {
@@ -156,9 +172,7 @@ async function measure(s: Setup, o: { batch: number; trainBatch: number; reps: n
     let a: number;
     let b: number;
     if (r % 2 === 0) {
-      const res = await sopRun(one);
-      a = res.ms;
-      oneCalls = res.calls;
+      a = (await sopRun(one)).ms;
       b = await forwards();
     } else {
       b = await forwards();

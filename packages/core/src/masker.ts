@@ -10,8 +10,11 @@ export interface Masker {
   /**
    * Build R masked copies: row r is example `rows[r]` of `inputs` with feature mask `masks[r]` ([R, d] row-major,
    * 1 = keep, 0 = remove; values in between blend). Returns Inputs with R rows (aux inputs copied/adjusted).
+   * `scratch` (optional, float inputs): a buffer the caller reuses between calls; a masker may write the masked x
+   * into its first R·row values and return that view instead of allocating (the caller must then be done with the
+   * previous result before the next call). Maskers are free to ignore it.
    */
-  apply(inputs: Inputs, masks: Float32Array, rows: ArrayLike<number>, space: FeatureSpace): Inputs;
+  apply(inputs: Inputs, masks: Float32Array, rows: ArrayLike<number>, space: FeatureSpace, scratch?: Float32Array): Inputs;
 }
 
 export interface MaskerOptions {

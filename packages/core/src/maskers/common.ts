@@ -25,7 +25,8 @@ export function floatX(inputs: Inputs, masker: string): Float32Array {
 
 /**
  * Blend toward a baseline in one pass over the expanded mask: out = base + (x - base)·M, computed in the mask's
- * buffer. `baseline(r)` returns the baseline row for output row r (or undefined for zeros).
+ * buffer. `baseline(r)` returns the baseline row for output row r (or undefined for zeros). `scratch` (see
+ * {@link Masker.apply}): core's PatchesSpace path writes the masked x into it when it is long enough.
  */
 export function blend(
   inputs: Inputs,
@@ -34,9 +35,10 @@ export function blend(
   space: FeatureSpace,
   masker: string,
   baseline?: (r: number) => Float32Array | undefined,
+  scratch?: Float32Array,
 ): Inputs {
   const x = floatX(inputs, masker);
-  if (space instanceof PatchesSpace && space.expand === PatchesSpace.prototype.expand) return blendPatches(inputs, x, masks, rows, space, baseline);
+  if (space instanceof PatchesSpace && space.expand === PatchesSpace.prototype.expand) return blendPatches(inputs, x, masks, rows, space, baseline, scratch);
   const M: FloatTensor = space.expand(masks, rows, inputs);
   const row = x.length / inputs.x.shape[0];
   // write into the expanded buffer; copy first if a space handed back the caller's masks themselves
@@ -63,6 +65,7 @@ function blendPatches(
   rows: ArrayLike<number>,
   space: PatchesSpace,
   baseline?: (r: number) => Float32Array | undefined,
+  scratch?: Float32Array,
 ): Inputs {
   checkRowShape(inputs, space.rowShape, 'patches');
   const d = space.numFeatures;
@@ -71,20 +74,54 @@ function blendPatches(
   const hw = space.height * space.width;
   const C = space.channels;
   const row = C * hw;
-  const map = space.pixelFeature;
-  const out = new Float32Array(R * row);
+  const runs = pixelRuns(space.pixelFeature);
+  const out = scratch && scratch.length >= R * row ? scratch.subarray(0, R * row) : new Float32Array(R * row);
   for (let r = 0; r < R; r++) {
     const base = baseline?.(r);
-    if (base) blendRow(out, r * row, x, rows[r] * row, masks, r * d, map, hw, C, base);
-    else scaleRow(out, r * row, x, rows[r] * row, masks, r * d, map, hw, C);
+    if (base) blendRow(out, r * row, x, rows[r] * row, masks, r * d, space.pixelFeature, hw, C, base);
+    else scaleRow(out, r * row, x, rows[r] * row, masks, r * d, runs, hw, C);
   }
   return { ...takeAux(inputs, rows), x: { data: out, shape: [R, ...inputs.x.shape.slice(1)] } };
 }
 
-/** One output row of the zero blend: out = x · M (M read through the pixel → feature map). */
-function scaleRow(out: Float32Array, o: number, x: Float32Array, xo: number, masks: Float32Array, mo: number, map: Int32Array, hw: number, C: number): void {
+const RUNS = new WeakMap<Int32Array, Int32Array>();
+
+/**
+ * The pixel → feature map as runs of consecutive pixels of one feature: triples (first pixel, end pixel, feature)
+ * (e.g. 64 runs of 4 pixels for 4×4 patches on 16×16 images), cached per map.
+ */
+function pixelRuns(map: Int32Array): Int32Array {
+  let runs = RUNS.get(map);
+  if (runs) return runs;
+  const out: number[] = [];
+  for (let p = 0; p < map.length; ) {
+    let e = p + 1;
+    while (e < map.length && map[e] === map[p]) e++;
+    out.push(p, e, map[p]);
+    p = e;
+  }
+  runs = Int32Array.from(out);
+  RUNS.set(map, runs);
+  return runs;
+}
+
+/** One output row of the zero blend: out = x · M (M constant over each run of pixels of one feature). */
+function scaleRow(out: Float32Array, o: number, x: Float32Array, xo: number, masks: Float32Array, mo: number, runs: Int32Array, hw: number, C: number): void {
   for (let c = 0, co = 0; c < C; c++, co += hw) {
-    for (let p = 0; p < hw; p++) out[o + co + p] = masks[mo + map[p]] * x[xo + co + p];
+    const oc = o + co;
+    const xc = xo + co;
+    for (let k = 0; k < runs.length; k += 3) {
+      const v = masks[mo + runs[k + 2]];
+      let p = runs[k];
+      const e = runs[k + 1];
+      for (; p + 4 <= e; p += 4) {
+        out[oc + p] = v * x[xc + p];
+        out[oc + p + 1] = v * x[xc + p + 1];
+        out[oc + p + 2] = v * x[xc + p + 2];
+        out[oc + p + 3] = v * x[xc + p + 3];
+      }
+      for (; p < e; p++) out[oc + p] = v * x[xc + p];
+    }
   }
 }
 

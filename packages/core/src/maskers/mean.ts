@@ -27,7 +27,7 @@ export class MeanMasker implements Masker {
   readonly name = 'mean';
   constructor(readonly mean?: Float32Array) {}
 
-  apply(inputs: Inputs, masks: Float32Array, rows: ArrayLike<number>, space: Parameters<Masker['apply']>[3]): Inputs {
+  apply(inputs: Inputs, masks: Float32Array, rows: ArrayLike<number>, space: Parameters<Masker['apply']>[3], scratch?: Float32Array): Inputs {
     const mu = this.mean;
     if (mu) {
       const row = inputs.x.data.length / Math.max(1, inputs.x.shape[0]);
@@ -35,7 +35,7 @@ export class MeanMasker implements Masker {
         throw new UserError(`masker 'mean': input rows have ${row} values but the reference rows have ${mu.length}`, 'build the masker from training inputs shaped like the explained inputs');
       }
     }
-    return blend(inputs, masks, rows, space, 'mean', mu ? () => mu : undefined);
+    return blend(inputs, masks, rows, space, 'mean', mu ? () => mu : undefined, scratch);
   }
 }
 

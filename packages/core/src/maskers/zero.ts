@@ -4,8 +4,8 @@ import { blend } from './common.js';
 /** x̃ = x ⊙ M: removed features become 0 (mid-grey for images normalised with mean 0.5/std 0.5). */
 export const zeroMasker: Masker = {
   name: 'zero',
-  apply(inputs, masks, rows, space) {
-    return blend(inputs, masks, rows, space, 'zero');
+  apply(inputs, masks, rows, space, scratch) {
+    return blend(inputs, masks, rows, space, 'zero', undefined, scratch);
   },
 };
 

@@ -6,6 +6,7 @@ import {
   Tensor,
   parameter,
   noGrad,
+  isGradEnabled,
   add,
   scale,
   matmul,
@@ -19,6 +20,7 @@ import {
   normalInit,
 } from '../autograd/index.js';
 import { firstRows } from './sop-rows.js';
+import { ParamCache } from './param-cache.js';
 
 export interface AttentionGeneratorOptions {
   /** Generator heads (trained one after another, all used at inference). Default 1. */
@@ -56,6 +58,7 @@ export class AttentionGroupGenerator implements GroupGenerator {
   readonly gammaG: number;
   readonly blurOpt: { kernel: number; sigma: number } | false;
   readonly params: Record<string, Tensor> = {};
+  private readonly cache = new ParamCache();
 
   constructor(
     readonly context: GroupComponentContext,
@@ -171,16 +174,32 @@ export class AttentionGroupGenerator implements GroupGenerator {
       if (pos) emb = add(emb, pos);
       return this.headLogits(h, qs, { embeddings: emb });
     }
-    const base = pos ? add(pos, bias) : reshape(bias, [1, this.embedDim]); // [d | 1, e]
-    const baseQ = pos ? indexSelect(base, 0, qs) : base; // [m | 1, e]
-    const A = scale(matmul(Wp, Wq), this.gammaG); // [p, e]
-    const Bk = matmul(Wp, Wk); // [p, e]
-    const a = scale(matmul(baseQ, Wq), this.gammaG); // [m | 1, e]
-    const bk = matmul(base, Wk); // [d | 1, e]
+    // parameter-only products (reused between inference calls while the parameters are unchanged)
+    const used = pos ? [Wp, bias, pos, Wq, Wk] : [Wp, bias, Wq, Wk];
+    const { G, aBk, Abk, abk } = this.cache.get(`${h}:${qs.join(',')}`, used, () => {
+      const base = pos ? add(pos, bias) : reshape(bias, [1, this.embedDim]); // [d | 1, e]
+      const baseQ = pos ? indexSelect(base, 0, qs) : base; // [m | 1, e]
+      const A = scale(matmul(Wp, Wq), this.gammaG); // [p, e]
+      const Bk = matmul(Wp, Wk); // [p, e]
+      const a = scale(matmul(baseQ, Wq), this.gammaG); // [m | 1, e]
+      const bk = matmul(base, Wk); // [d | 1, e]
+      return { G: matmulNT(A, Bk), aBk: matmulNT(a, Bk), Abk: matmulNT(A, bk), abk: matmulNT(a, bk) };
+    });
     const Vq = indexSelect(V, 1, qs); // [B, m, p]
-    const P = add(matmul(Vq, matmulNT(A, Bk)), matmulNT(a, Bk)); // [B, m, p]
-    const L = add(matmulNT(P, V), matmul(Vq, matmulNT(A, bk))); // [B, m, d]
-    return add(L, matmulNT(a, bk));
+    if (!isGradEnabled()) {
+      // inference: the same sums, added in place (no intermediate tensors)
+      const P = matmul(Vq, G);
+      addRowsInPlace(P.data, aBk.data);
+      const L = matmulNT(P, V);
+      const L2 = matmul(Vq, Abk).data;
+      const Ld = L.data;
+      for (let i = 0; i < Ld.length; i++) Ld[i] += L2[i];
+      addRowsInPlace(Ld, abk.data);
+      return L;
+    }
+    const P = add(matmul(Vq, G), aBk); // [B, m, p]
+    const L = add(matmulNT(P, V), matmul(Vq, Abk)); // [B, m, d]
+    return add(L, abk);
   }
 
   /** Attention [B, m, d], binary masks, scale c [B, m]. */
@@ -208,6 +227,12 @@ export class AttentionGroupGenerator implements GroupGenerator {
     // a = softmax over features, M = top-n of a, c = 2·Σ_top a − 1 (one fused pass per row; c carries the gradient)
     return topkMass(logits, n, !deletion);
   }
+}
+
+/** out[t·n + j] += b[t·n + j mod |b|]: b ([m | 1, n]) repeated over out's leading (batch) axis. */
+function addRowsInPlace(out: Float32Array, b: Float32Array): void {
+  const n = b.length;
+  for (let o = 0; o < out.length; o += n) for (let j = 0; j < n; j++) out[o + j] += b[j];
 }
 
 export const attentionGeneratorFactory: GroupGeneratorFactory = {

@@ -138,6 +138,9 @@ export class SopModel {
   readonly selector: GroupSelector;
   /** Generator and selector parameters, by name (`generator.<name>`, `selector.<name>`; the checkpoint names). */
   readonly params: Record<string, Tensor> = {};
+  /** Reused buffer for the masked rows of one chunk (see runGroups). */
+  private scratch?: Float32Array;
+  private scratchBusy = false;
 
   constructor(
     readonly context: Omit<SopContext, 'sample'>,
@@ -216,18 +219,34 @@ export class SopModel {
     const rows = new Int32Array(R);
     for (let r = 0; r < R; r++) rows[r] = Math.floor(r / m);
     const outputs = this.keys === 'hidden' ? ['hidden'] : [];
-    for (let start = 0; start < R; start += this.maskBatchSize) {
-      const end = Math.min(R, start + this.maskBatchSize);
-      const masked = this.context.masker.apply(inputs, masks.subarray(start * d, end * d), rows.subarray(start, end), this.context.space);
-      const out = await this.context.backbone.forward(masked, { outputs });
-      if (out.output.data.length !== (end - start) * C) {
-        throw new UserError(`backbone '${this.context.backbone.name}' returned output shape [${out.output.shape}] for ${end - start} rows; expected [${end - start}, ${C}]`, 'check that the data set has as many classes/outputs as the backbone');
+    // one buffer for the masked rows of every chunk (each chunk's backbone call finishes before the next is masked);
+    // kept between calls, a fresh one while another forward of this model is using it
+    const rowSize = inputs.x.data instanceof Float32Array && B > 0 ? inputs.x.data.length / B : 0;
+    const need = Math.min(R, this.maskBatchSize) * rowSize;
+    let scratch: Float32Array | undefined;
+    let owns = false;
+    if (rowSize > 0 && this.scratchBusy) scratch = new Float32Array(need);
+    else if (rowSize > 0) {
+      if (!this.scratch || this.scratch.length < need) this.scratch = new Float32Array(need);
+      scratch = this.scratch;
+      owns = this.scratchBusy = true;
+    }
+    try {
+      for (let start = 0; start < R; start += this.maskBatchSize) {
+        const end = Math.min(R, start + this.maskBatchSize);
+        const masked = this.context.masker.apply(inputs, masks.subarray(start * d, end * d), rows.subarray(start, end), this.context.space, scratch);
+        const out = await this.context.backbone.forward(masked, { outputs });
+        if (out.output.data.length !== (end - start) * C) {
+          throw new UserError(`backbone '${this.context.backbone.name}' returned output shape [${out.output.shape}] for ${end - start} rows; expected [${end - start}, ${C}]`, 'check that the data set has as many classes/outputs as the backbone');
+        }
+        z.set(out.output.data, start * C);
+        if (hidden) {
+          if (!out.hidden) throw new UserError(`backbone '${this.context.backbone.name}' returned no hidden state`, 'set model.selectorKeys: output');
+          hidden.set(out.hidden.data, start * this.keyDim);
+        }
       }
-      z.set(out.output.data, start * C);
-      if (hidden) {
-        if (!out.hidden) throw new UserError(`backbone '${this.context.backbone.name}' returned no hidden state`, 'set model.selectorKeys: output');
-        hidden.set(out.hidden.data, start * this.keyDim);
-      }
+    } finally {
+      if (owns) this.scratchBusy = false;
     }
     return { z, hidden };
   }

@@ -1,6 +1,7 @@
 import type { GroupComponentContext } from '../group-generator.js';
 import type { GroupSelector, GroupSelectorFactory } from '../group-selector.js';
 import { UserError } from '../errors.js';
+import { ParamCache } from './param-cache.js';
 import { Tensor, parameter, matmul, matmulNT, scale, sparsemax, normalInit, eye } from '../autograd/index.js';
 
 export interface SparsemaxSelectorOptions {
@@ -22,6 +23,7 @@ export class SparsemaxGroupSelector implements GroupSelector {
   readonly keyDim: number;
   readonly gammaS: number;
   readonly params: Record<string, Tensor> = {};
+  private readonly cache = new ParamCache();
 
   constructor(context: GroupComponentContext, options: SparsemaxSelectorOptions = {}) {
     const { backbone, rng } = context;
@@ -55,8 +57,11 @@ export class SparsemaxGroupSelector implements GroupSelector {
 
   select(keys: Tensor): Tensor {
     // S = γ_s (H W_k)(Q_c W_q)ᵀ, evaluated as H (γ_s W_k (Q_c W_q)ᵀ): [k, C] instead of projecting all B·m keys
-    const qp = matmul(this.params.classQueries, this.params.query); // [C, k]
-    const u = scale(matmulNT(this.params.key, qp), this.gammaS); // γ_s·W_k·(Q_c W_q)ᵀ [k, C]
+    const { classQueries, query, key } = this.params;
+    const u = this.cache.get('u', [classQueries, query, key], () => {
+      const qp = matmul(classQueries, query); // [C, k]
+      return scale(matmulNT(key, qp), this.gammaS); // γ_s·W_k·(Q_c W_q)ᵀ [k, C] (reused at inference while unchanged)
+    });
     return sparsemax(matmul(keys, u), 1); // α over groups, per class [B, m, C]
   }
 }

@@ -1,0 +1,43 @@
+import { isGradEnabled, type Tensor } from '../autograd/index.js';
+
+interface Entry<T> {
+  params: Tensor[];
+  bits: Int32Array[];
+  value: T;
+}
+
+/**
+ * Values computed from parameters alone (e.g. products of projection matrices), reused between inference calls.
+ * A cached value is used only with grad off (a graph needs fresh nodes) and while every parameter it was computed
+ * from still holds bit-identical data (compared against a snapshot, so optimizer steps, `loadParameters` and direct
+ * writes all invalidate it); otherwise it is recomputed. Same values as computing them every call.
+ */
+export class ParamCache {
+  private readonly entries = new Map<string, Entry<unknown>>();
+
+  get<T>(key: string, params: Tensor[], compute: () => T): T {
+    if (isGradEnabled()) return compute();
+    const e = this.entries.get(key);
+    if (e && unchanged(e, params)) return e.value as T;
+    const value = compute();
+    this.entries.set(key, { params: params.slice(), bits: params.map((p) => Int32Array.from(bitsOf(p))), value });
+    return value;
+  }
+}
+
+function bitsOf(p: Tensor): Int32Array {
+  const d = p.data;
+  return new Int32Array(d.buffer, d.byteOffset, d.length);
+}
+
+function unchanged(e: Entry<unknown>, params: Tensor[]): boolean {
+  if (e.params.length !== params.length) return false;
+  for (let i = 0; i < params.length; i++) {
+    if (e.params[i] !== params[i]) return false;
+    const a = bitsOf(params[i]);
+    const b = e.bits[i];
+    if (a.length !== b.length) return false;
+    for (let j = 0; j < a.length; j++) if (a[j] !== b[j]) return false;
+  }
+  return true;
+}

@@ -1,0 +1,68 @@
+/**
+ * What SOP reuses between inference calls must not change results: the generator's and selector's parameter-only
+ * products (cached at inference while the parameters are bit-identical, recomputed after any change) and the masked
+ * rows' buffer (maskers may write into a caller's scratch buffer).
+ */
+import { describe, expect, it } from 'vitest';
+import { SopModel } from '../src/models/sop.js';
+import { MlpBackbone } from '../src/models/mlp.js';
+import { ColumnsSpace } from '../src/features/columns.js';
+import { PatchesSpace } from '../src/features/patches.js';
+import { zeroMasker } from '../src/maskers/zero.js';
+import { MeanMasker } from '../src/maskers/mean.js';
+import { Rng } from '../src/rng.js';
+import type { Inputs } from '../src/inputs.js';
+
+function model(seed = 0) {
+  const d = 12;
+  const rng = new Rng(7);
+  const x = new Float32Array(10 * d);
+  for (let i = 0; i < x.length; i++) x[i] = rng.normal();
+  const inputs: Inputs = { x: { data: x, shape: [10, d] } };
+  const mlp = new MlpBackbone({ inputDim: d, outputDim: 3, hidden: [8], seed: 1 });
+  mlp.setTrainable(false);
+  const sop = new SopModel({ backbone: mlp, space: new ColumnsSpace([d]), masker: zeroMasker, task: 'classification', numOutputs: 3 }, inputs, {
+    groups: 6,
+    keep: 0.25,
+    maskBatchSize: 16,
+    seed,
+  });
+  return { sop, inputs };
+}
+
+describe('SOP reuse between inference calls', () => {
+  it('recomputes cached parameter products after the parameters change', async () => {
+    const { sop, inputs } = model();
+    const first = await sop.predict(inputs);
+    expect(Array.from((await sop.predict(inputs)).output)).toEqual(Array.from(first.output));
+    // change every parameter in place (as an optimizer step does), then compare with a fresh model holding the same values
+    for (const p of Object.values(sop.parameterTensors())) for (let i = 0; i < p.data.length; i++) p.data[i] += 0.05 * Math.sin(i + 1);
+    const changed = await sop.predict(inputs);
+    const fresh = model(3).sop;
+    fresh.loadParameters(Object.fromEntries(Object.entries(sop.parameterTensors()).map(([k, t]) => [k, { data: t.data.slice(), shape: [...t.shape] }])));
+    const ref = await fresh.predict(inputs);
+    for (const k of ['output', 'masks', 'weights', 'scales'] as const) expect(Array.from(changed[k])).toEqual(Array.from(ref[k]));
+    expect(Array.from(changed.output)).not.toEqual(Array.from(first.output));
+    // the graph-recording forward (no cache) gives the same values
+    const g = await sop.forward(inputs, { grad: true });
+    expect(Array.from(g.output.data)).toEqual(Array.from(changed.output));
+  });
+
+  it('zero and mean maskers on patches write into a scratch buffer, same values', () => {
+    const space = new PatchesSpace([2, 6, 6], [3, 2]);
+    const rng = new Rng(3);
+    const x = new Float32Array(2 * 72).map(() => rng.normal());
+    const inputs: Inputs = { x: { data: x, shape: [2, 2, 6, 6] } };
+    const d = space.numFeatures;
+    const masks = new Float32Array(5 * d).map((_, i) => (i % 3 === 0 ? 1 : i % 7 === 0 ? 0.5 : 0));
+    const rows = [0, 1, 1, 0, 1];
+    for (const masker of [zeroMasker, new MeanMasker(new Float32Array(72).map((_, i) => i / 72))]) {
+      const plain = masker.apply(inputs, masks, rows, space);
+      const scratch = new Float32Array(7 * 72).fill(NaN);
+      const into = masker.apply(inputs, masks, rows, space, scratch);
+      expect(into.x.data.buffer).toBe(scratch.buffer);
+      expect(into.x.shape).toEqual([5, 2, 6, 6]);
+      expect(Array.from(into.x.data as Float32Array)).toEqual(Array.from(plain.x.data as Float32Array));
+    }
+  });
+});

@@ -9,10 +9,9 @@
  */
 import {
   UserError,
+  sliceInputs,
   concatRows,
   sizeOf,
-  sliceRows,
-  takeRows,
   type AttributeOptions,
   type AttributionContext,
   type Backbone,
@@ -21,7 +20,6 @@ import {
   type FloatTensor,
   type Inputs,
   type Masker,
-  type TensorData,
 } from '@sop/core';
 import { needsPrediction, resolveTargets } from './common.js';
 
@@ -48,20 +46,6 @@ export function resolveMaxBatch(inputs: Inputs, maxBatch: unknown): number {
     throw new UserError(`maxBatch must be a positive integer, got ${JSON.stringify(maxBatch)}`, 'set maxBatch to e.g. 64, or leave it unset to size chunks automatically');
   }
   return maxBatch;
-}
-
-/** Rows [start, end) of every key of `inputs` (views, no copy). */
-export function sliceInputs(inputs: Inputs, start: number, end: number): Inputs {
-  const out: Record<string, TensorData> = {};
-  for (const key of Object.keys(inputs)) out[key] = sliceRows(inputs[key], start, end);
-  return out as Inputs;
-}
-
-/** Pick rows (copy) of every key of `inputs`. */
-export function takeInputs(inputs: Inputs, rows: ArrayLike<number>): Inputs {
-  const out: Record<string, TensorData> = {};
-  for (const key of Object.keys(inputs)) out[key] = takeRows(inputs[key], rows);
-  return out as Inputs;
 }
 
 /** Rows of `inputs` repeated: example b appears `times` times in a row (b·times … b·times+times−1). */

@@ -1,6 +1,7 @@
 /** Shared steps of the gradient attributors: targets, path rows, aggregation. */
 import { sizeOf, type AttributeOptions, type FloatTensor, type Inputs } from '@sop/core';
-import { floatX, takeInputs, type BatchRunner } from './batching.js';
+import { takeInputs } from '@sop/core';
+import { floatX, type BatchRunner } from './batching.js';
 import { needsPrediction, resolveTargets } from './common.js';
 
 /** Targets per example; one forward of the batch (B rows) when 'predicted'. */

@@ -1,5 +1,5 @@
 import type { CommandModule } from 'yargs';
-import { loadTrainedModel, sliceRows, takeRows, type Inputs } from '@sop/core';
+import { firstRows, loadTrainedModel, type Inputs } from '@sop/core';
 import type { CliContext, GlobalArgs } from '../context.js';
 import { loadPipelineFor, type ConfigArgs } from '../pipeline-loader.js';
 
@@ -8,18 +8,9 @@ interface PredictArgs extends ConfigArgs {
   outputs?: string;
 }
 
+/** The first `limit` rows (all when unset). */
 export function limitInputs(inputs: Inputs, limit?: number): Inputs {
-  const n = inputs.x.shape[0];
-  if (!limit || limit >= n) return inputs;
-  const out: Record<string, any> = {};
-  for (const [k, v] of Object.entries(inputs)) out[k] = sliceRows(v, 0, limit);
-  return out as Inputs;
-}
-
-export function selectRows(inputs: Inputs, rows: number[]): Inputs {
-  const out: Record<string, any> = {};
-  for (const [k, v] of Object.entries(inputs)) out[k] = takeRows(v, rows);
-  return out as Inputs;
+  return limit ? firstRows(inputs, limit) : inputs;
 }
 
 export function toRows(data: Float32Array, cols: number): number[][] {

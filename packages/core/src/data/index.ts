@@ -1,5 +1,5 @@
 // exports of core/src/data
-export { splitIndices, splitFull, subset, pickInputs, type FullData } from './split.js';
+export { splitIndices, splitFull, subset, type FullData } from './split.js';
 export * from './synthetic.js';
 export { encodeClassLabels, type EncodedLabels } from './labels.js';
 export { parseCsv, readCsvTable, csvLoader, type CsvRecords, type CsvTable } from './csv.js';

@@ -2,7 +2,8 @@ import type { DatasetSplit } from '../dataset.js';
 import type { Inputs } from '../inputs.js';
 import { Rng } from '../rng.js';
 import { UserError } from '../errors.js';
-import { takeRows, type TensorData } from '../tensor.js';
+import { takeRows } from '../tensor.js';
+import { takeInputs } from '../inputs.js';
 
 /**
  * Seeded train/test split of n row indices. `testFraction` of the rows (rounded, at least 1 when n ≥ 2 and the
@@ -19,13 +20,6 @@ export function splitIndices(n: number, testFraction: number, seed: number): { t
   const test = perm.slice(0, nTest).sort();
   const train = perm.slice(nTest).sort();
   return { train, test };
-}
-
-/** Rows of every input tensor. */
-export function pickInputs(inputs: Inputs, rows: ArrayLike<number>): Inputs {
-  const out: Record<string, TensorData> = {};
-  for (const [k, v] of Object.entries(inputs)) out[k] = takeRows(v, rows);
-  return out as Inputs;
 }
 
 /** Everything a split can hold, for all N rows, before splitting. */
@@ -47,7 +41,7 @@ export function subset(full: FullData, rows: ArrayLike<number>): DatasetSplit {
   const w = full.labelWidth ?? 1;
   const labels = new Float32Array(rows.length * w);
   for (let i = 0; i < rows.length; i++) labels.set(full.labels.subarray(rows[i] * w, (rows[i] + 1) * w), i * w);
-  const split: DatasetSplit = { inputs: pickInputs(full.inputs, rows), labels };
+  const split: DatasetSplit = { inputs: takeInputs(full.inputs, rows), labels };
   if (full.featureMasks) {
     const fw = full.featureMasks.width;
     split.featureMasks = takeRows({ data: full.featureMasks.data, shape: [full.featureMasks.data.length / fw, fw] }, rows).data as Float32Array;

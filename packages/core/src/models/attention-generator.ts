@@ -19,7 +19,7 @@ import {
   xavierUniform,
   normalInit,
 } from '../autograd/index.js';
-import { firstRows } from './sop-rows.js';
+import { firstRows } from '../inputs.js';
 import { ParamCache } from './param-cache.js';
 
 export interface AttentionGeneratorOptions {

@@ -311,4 +311,3 @@ function checkKeep(v: number, what: string): void {
   if (!(v > 0 && v <= 1)) throw new UserError(`${what}: ${v} is not in (0, 1]`, 'use a fraction of features such as 0.2');
 }
 
-export { firstRows } from './sop-rows.js';

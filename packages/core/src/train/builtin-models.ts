@@ -6,7 +6,8 @@ import { UserError } from '../errors.js';
 import type { FloatTensor } from '../tensor.js';
 import { MlpBackbone, MLP_WEIGHTS_FILE } from '../models/mlp.js';
 import { FINETUNE_PREFIX, ScoresActivation, ScoresActivationBackboneModel, ScoresActivationModel } from '../models/scores-activation.js';
-import { SopModel, firstRows, type SopOptions } from '../models/sop.js';
+import { SopModel, type SopOptions } from '../models/sop.js';
+import { firstRows, sliceInputs } from '../inputs.js';
 import { attentionGeneratorFactory } from '../models/attention-generator.js';
 import { sparsemaxSelectorFactory } from '../models/sparsemax-selector.js';
 import type { GroupGeneratorFactory } from '../group-generator.js';
@@ -15,7 +16,7 @@ import { SopExplainer } from '../models/sop-explainer.js';
 import type { ModelFactory, TrainedModel } from '../models/model.js';
 import type { RunContext } from './run.js';
 import { runStage, loadStageWeights, stepPlan, type StageTask } from './trainer.js';
-import { taskLoss, takePart, predictChunked, taskMetrics, validationScore, sliceInputs } from './helpers.js';
+import { taskLoss, takePart, predictChunked, taskMetrics, validationScore } from './helpers.js';
 import { loadSafetensors } from './safetensors.js';
 
 function labelWidth(p: Pipeline): number {

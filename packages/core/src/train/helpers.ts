@@ -1,22 +1,8 @@
-import type { Inputs } from '../inputs.js';
+import { sliceInputs, takeInputs, type Inputs } from '../inputs.js';
 import type { Task } from '../dataset.js';
-import { takeRows, sliceRows, concatRows, type FloatTensor, type TensorData } from '../tensor.js';
+import { concatRows, type FloatTensor } from '../tensor.js';
 import { Tensor, crossEntropy, mse } from '../autograd/index.js';
 import type { SplitPart } from './run.js';
-
-/** Rows of every input tensor (copy). */
-export function takeInputs(inputs: Inputs, rows: ArrayLike<number>): Inputs {
-  const out: Record<string, TensorData> = {};
-  for (const [k, v] of Object.entries(inputs)) out[k] = takeRows(v, rows);
-  return out as Inputs;
-}
-
-/** Rows [start, end) of every input tensor (views). */
-export function sliceInputs(inputs: Inputs, start: number, end: number): Inputs {
-  const out: Record<string, TensorData> = {};
-  for (const [k, v] of Object.entries(inputs)) out[k] = sliceRows(v, start, end);
-  return out as Inputs;
-}
 
 export function takeLabels(labels: Float32Array, rows: ArrayLike<number>, width: number): Float32Array {
   const out = new Float32Array(rows.length * width);

@@ -57,5 +57,3 @@ export type { MeasuredType, MeasureOptions } from './shapes.js';
 export type { ModelInspection, TensorSummary, InspectOptions, FormatOptions } from './inspect.js';
 export { writeCachedModel, hashBytes, cacheKey } from './cache.js';
 export { closeNames } from './names.js';
-export { readNpy } from './npy.js';
-export type { NpyArray } from './npy.js';

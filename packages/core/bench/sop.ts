@@ -35,7 +35,8 @@ import type { Backbone, BackboneOutputs, ForwardOptions } from '../src/backbone.
 import type { FeatureSpace } from '../src/feature-space.js';
 import type { Inputs } from '../src/inputs.js';
 // core must not depend on @sop/backbone-onnx; the benchmark reaches it by path
-import { OnnxBackbone, readNpy } from '../../backbone-onnx/src/index.js';
+import { OnnxBackbone } from '../../backbone-onnx/src/index.js';
+import { readNpy } from '../src/data/npy.js';
 
 const FIXTURES = fileURLToPath(new URL('../../../fixtures/onnx/', import.meta.url));
 
@@ -248,7 +249,7 @@ async function onnxSetups(): Promise<Setup[]> {
       description: 'fixtures/onnx/shapes-vit.onnx (OnnxBackbone), 16×16 images, 4×4 patches (d = 16), examples/shapes-vit-sop.yaml',
       backbone: vit,
       space: new PatchesSpace([1, 16, 16], [4, 4]),
-      x: Float32Array.from(shapesX.data as ArrayLike<number>),
+      x: Float32Array.from(shapesX.values!),
       rowShape: [1, 16, 16],
       numOutputs: 4,
       groups: 16,

@@ -83,6 +83,28 @@ export function concat(tensors: Tensor[], axis: number): Tensor {
  * gradient. Partial selection: one pass per row keeps the current top k (by value, then index) in a small sorted
  * buffer, so a row costs O(len·k) in the worst case and about O(len) when few entries displace the k-th.
  */
+/**
+ * Offer value v at index j to a running top-k buffer (values descending, the earlier index first on ties; NaN ranks
+ * last). j must be larger than every index already offered. Returns the new number of entries.
+ */
+export function topkInsert(bufV: Float64Array, bufI: Int32Array, n: number, k: number, v: number, j: number): number {
+  if (v !== v) v = -Infinity;
+  // j is larger than every index in the buffer, so it goes after all entries with value ≥ v
+  if (n === k) {
+    if (!(v > bufV[k - 1])) return n;
+    n--;
+  }
+  let p = n;
+  while (p > 0 && bufV[p - 1] < v) {
+    bufV[p] = bufV[p - 1];
+    bufI[p] = bufI[p - 1];
+    p--;
+  }
+  bufV[p] = v;
+  bufI[p] = j;
+  return n + 1;
+}
+
 export function topkMask(a: Tensor, k: number, axis = -1, largest = true): Tensor {
   const ax = normAxis(axis, a.ndim);
   const [outer, len, inner] = splitAt(a.shape, ax);
@@ -99,22 +121,7 @@ export function topkMask(a: Tensor, k: number, axis = -1, largest = true): Tenso
         const base = o * len * inner + t;
         let n = 0; // entries in the buffer, sorted by value descending (earlier index first on ties)
         for (let j = 0, at = base; j < len; j++, at += inner) {
-          let v = A[at] * sign;
-          if (v !== v) v = -Infinity; // NaN ranks last
-          // j is larger than every index in the buffer, so it goes after all entries with value ≥ v
-          if (n === kk) {
-            if (!(v > bufV[kk - 1])) continue;
-            n--;
-          }
-          let p = n;
-          while (p > 0 && bufV[p - 1] < v) {
-            bufV[p] = bufV[p - 1];
-            bufI[p] = bufI[p - 1];
-            p--;
-          }
-          bufV[p] = v;
-          bufI[p] = j;
-          n++;
+          n = topkInsert(bufV, bufI, n, kk, A[at] * sign, j);
         }
         for (let r = 0; r < kk; r++) y[base + bufI[r] * inner] = 1;
       }

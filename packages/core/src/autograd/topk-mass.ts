@@ -7,6 +7,7 @@
 import { UserError } from '../errors.js';
 import { giveGrad } from './grad.js';
 import { result, Tensor } from './tensor.js';
+import { topkInsert } from './indexing.js';
 
 export interface TopkMass {
   /** softmax(logits) over the last axis; carries no graph (the gradient path is `scales`). */
@@ -48,21 +49,7 @@ export function topkMass(logits: Tensor, k: number, largest = true): TopkMass {
       const ai = a[i] * inv;
       a[i] = ai;
       if (kk === 0 || kk === len) continue;
-      let v = Math.fround(ai) * sign;
-      if (v !== v) v = -Infinity;
-      if (n === kk) {
-        if (!(v > bufV[kk - 1])) continue;
-        n--;
-      }
-      let p = n;
-      while (p > 0 && bufV[p - 1] < v) {
-        bufV[p] = bufV[p - 1];
-        bufI[p] = bufI[p - 1];
-        p--;
-      }
-      bufV[p] = v;
-      bufI[p] = j;
-      n++;
+      n = topkInsert(bufV, bufI, n, kk, Math.fround(ai) * sign, j);
     }
     if (kk === len) M.fill(1, base, end);
     else for (let t = 0; t < kk; t++) M[base + bufI[t]] = 1;

@@ -20,6 +20,7 @@ import type { Pipeline } from '../src/config/pipeline.js';
 import type { SopConfig } from '../src/config/types.js';
 import type { Dataset } from '../src/dataset.js';
 import type { FeatureSpace } from '../src/feature-space.js';
+import { ColumnsSpace } from '../src/features/columns.js';
 import type { Masker } from '../src/masker.js';
 import type { TrainingEvent } from '../src/events.js';
 import type { Inputs } from '../src/inputs.js';
@@ -39,17 +40,8 @@ function data(): Dataset {
   return ds;
 }
 
-function columns(d: number): FeatureSpace {
-  return {
-    kind: 'columns',
-    numFeatures: d,
-    grid: [d],
-    featureNames: () => Array.from({ length: d }, (_, i) => `f${i}`),
-    expand: (masks, rows) => ({ data: Float32Array.from(masks), shape: [rows.length, d] }),
-    aggregate: (a) => a,
-    featureValues: (inputs) => ({ data: inputs.x.data as Float32Array, shape: [inputs.x.shape[0], d, 1] }),
-  };
-}
+// the real columns space
+const columns = (d: number): FeatureSpace => new ColumnsSpace([d]);
 const noMasker: Masker = { name: 'none', apply: (inputs) => inputs };
 
 function pipeline(dataset: Dataset, backbone: Pipeline['backbone'], model: SopConfig['model'], backboneBlock: Record<string, unknown> = {}, train: Partial<SopConfig['train']> = {}): Pipeline {

@@ -3,32 +3,15 @@ import { MlpBackbone, SopModel, SopExplainer, sopAttributions, resolveTargets, s
 import { crossEntropy, noGrad, type Tensor } from '../src/autograd/index.js';
 import { Rng } from '../src/rng.js';
 import type { FeatureSpace } from '../src/feature-space.js';
+import { ColumnsSpace } from '../src/features/columns.js';
+import { zeroMasker } from '../src/maskers/zero.js';
 import type { Masker } from '../src/masker.js';
 import type { Inputs } from '../src/inputs.js';
 import type { Backbone, BackboneOutputs, ForwardOptions } from '../src/backbone.js';
 
-// minimal columns space + zero masker (the real ones live in features/ and maskers/)
-function columns(d: number): FeatureSpace {
-  return {
-    kind: 'columns',
-    numFeatures: d,
-    grid: [d],
-    featureNames: () => Array.from({ length: d }, (_, i) => `f${i}`),
-    expand: (masks, rows) => ({ data: Float32Array.from(masks), shape: [rows.length, d] }),
-    aggregate: (a) => a,
-    featureValues: (inputs) => ({ data: inputs.x.data as Float32Array, shape: [inputs.x.shape[0], d, 1] }),
-  };
-}
-const zero: Masker = {
-  name: 'zero',
-  apply(inputs, masks, rows, space) {
-    const d = space.numFeatures;
-    const x = inputs.x.data as Float32Array;
-    const out = new Float32Array(rows.length * d);
-    for (let r = 0; r < rows.length; r++) for (let i = 0; i < d; i++) out[r * d + i] = x[rows[r] * d + i] * masks[r * d + i];
-    return { x: { data: out, shape: [rows.length, d] } };
-  },
-};
+// the real columns space and zero masker
+const columns = (d: number): FeatureSpace => new ColumnsSpace([d]);
+const zero: Masker = zeroMasker;
 
 /** Wraps a backbone and counts calls/rows. */
 function counting(b: MlpBackbone): Backbone & { calls: number; rows: number } {

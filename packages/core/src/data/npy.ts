@@ -292,19 +292,14 @@ export const npyLoader: DataLoader = {
       testSplit = { inputs: { ...test.aux, x: test.x }, labels: yTest!, ...(test.masks ? { inputMasks: test.masks } : {}) };
     } else {
       const idx = splitIndices(train.x.shape[0], testFraction, options.seed ?? 0);
-      const full = { inputs: { ...train.aux, x: train.x }, labels: yTrain, labelWidth: task === 'regression' ? numOutputs : 1 };
+      const full = {
+        inputs: { ...train.aux, x: train.x },
+        labels: yTrain,
+        labelWidth: task === 'regression' ? numOutputs : 1,
+        ...(train.masks ? { inputMasks: train.masks } : {}),
+      };
       trainSplit = subset(full, idx.train);
       testSplit = subset(full, idx.test);
-      if (train.masks) {
-        const row = train.masks.data.length / train.masks.shape[0];
-        const pick = (rows: ArrayLike<number>) => {
-          const data = new Float32Array(rows.length * row);
-          for (let i = 0; i < rows.length; i++) data.set(train.masks!.data.subarray(rows[i] * row, (rows[i] + 1) * row), i * row);
-          return { data, shape: [rows.length, ...train.masks!.shape.slice(1)] };
-        };
-        trainSplit.inputMasks = pick(idx.train);
-        testSplit.inputMasks = pick(idx.test);
-      }
     }
     const modality = (optString(options, 'modality') as Modality | undefined) ?? defaultModality(train.x);
     if (!['tabular', 'image', 'text', 'map'].includes(modality)) throw new UserError(`data.modality: unknown modality '${modality}'`, 'use tabular, image, text or map');

@@ -8,7 +8,7 @@ import { loadPipelineFor, type ConfigArgs } from '../pipeline-loader.js';
 import { limitInputs } from './predict.js';
 import { readInputFile } from '../input-file.js';
 import { parseTarget } from './attribute.js';
-import { reportExamples, tokensOf } from '../evaluation.js';
+import { tokensOf } from '../evaluation.js';
 
 interface ExplainArgs extends ConfigArgs {
   model?: string;
@@ -101,12 +101,11 @@ export function explainCommand(ctx: CliContext): CommandModule<GlobalArgs, Expla
         for (let i = 0; i < n; i++) {
           const file = i === 0 ? base : `${base.slice(0, base.length - extname(base).length)}-${i}${ext}`;
           if (existsSync(file) && !args.force) throw new UserError(`${file} exists`, 'pass --force to overwrite it, or choose another --html');
-          const shown = reportExamples(pipeline, inputs, [{ method: 'sop', exp }], i + 1);
           const view = explanationView(exp, i, {
             inputs,
             space: pipeline.space,
             modality: pipeline.dataset.modality,
-            tokens: shown.texts?.[i]?.tokens,
+            tokens: pipeline.dataset.modality === 'text' ? tokensOf(pipeline, inputs, i) : undefined,
             classNames: pipeline.dataset.classNames,
             title: `SOP explanation · ${pipeline.config.name} · example ${i}`,
           });

@@ -1,4 +1,3 @@
-import { join } from 'node:path';
 import type { Container } from 'inversify';
 import {
   inputMasksToFeatures,
@@ -201,6 +200,3 @@ export async function runEvaluation(ctx: CliContext, container: Container, req: 
   return { result, table, files };
 }
 
-export function reportPath(dir: string): string {
-  return join(dir, 'report.html');
-}

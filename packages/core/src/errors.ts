@@ -19,9 +19,6 @@ export class InternalError extends SopError {
   readonly exitCode = 2;
 }
 
-/** A feature that exists in the surface but whose implementation belongs to work not landed yet. Exit code 2. */
-export class NotAvailableError extends InternalError {}
-
 export function isUserError(e: unknown): e is UserError {
   return e instanceof UserError;
 }

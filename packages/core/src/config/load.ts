@@ -1,5 +1,5 @@
 import { readFileSync, existsSync } from 'node:fs';
-import { dirname, resolve, extname } from 'node:path';
+import { dirname, resolve } from 'node:path';
 import { parse as parseYaml, stringify as stringifyYaml } from 'yaml';
 import { UserError } from '../errors.js';
 import type { SopConfig } from './types.js';
@@ -80,6 +80,3 @@ export function configToYaml(config: SopConfig): string {
   return stringifyYaml(config);
 }
 
-export function isYamlPath(p: string): boolean {
-  return ['.yaml', '.yml'].includes(extname(p).toLowerCase());
-}

@@ -43,9 +43,11 @@ describe('SOP reuse between inference calls', () => {
     const ref = await fresh.predict(inputs);
     for (const k of ['output', 'masks', 'weights', 'scales'] as const) expect(Array.from(changed[k])).toEqual(Array.from(ref[k]));
     expect(Array.from(changed.output)).not.toEqual(Array.from(first.output));
-    // the graph-recording forward (no cache) gives the same values
+    // the graph-recording forward (no cache, no inference kernels) gives the same masks and outputs up to float32
+    // rounding (the inference kernels accumulate in another order)
     const g = await sop.forward(inputs, { grad: true });
-    expect(Array.from(g.output.data)).toEqual(Array.from(changed.output));
+    expect(Array.from(g.masks)).toEqual(Array.from(changed.masks));
+    g.output.data.forEach((v, i) => expect(Math.abs(v - changed.output[i])).toBeLessThan(1e-5 * (1 + Math.abs(v))));
   });
 
   it('zero and mean maskers on patches write into a scratch buffer, same values', () => {

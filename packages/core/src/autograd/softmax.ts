@@ -2,6 +2,7 @@
  * Normalisations along an axis: softmax, log-softmax and sparsemax (Martins & Astudillo 2016). All are computed on
  * rows gathered along `axis` (fast path when the axis is the last one) and are numerically stable (max subtracted).
  */
+import { kernels, sparsemaxKernel } from '../kernels/index.js';
 import { normAxis, splitAt } from './broadcast.js';
 import { giveGrad } from './grad.js';
 import { result, type Tensor } from './tensor.js';
@@ -124,6 +125,36 @@ export function sparsemax(a: Tensor, axis = -1): Tensor {
   const ax = normAxis(axis, a.ndim);
   const [outer, len, inner] = splitAt(a.shape, ax);
   const A = a.data;
+  const kern = kernels();
+  const y = kern && len > 0 ? sparsemaxKernel(kern, A, outer, len, inner) : sparsemaxJs(A, outer, len, inner);
+  return result(y, [...a.shape], [a], (out) => {
+    const g = out.grad!;
+    const ga = new Float32Array(A.length);
+    for (let o = 0; o < outer; o++) {
+      for (let t = 0; t < inner; t++) {
+        const base = o * len * inner + t;
+        let gs = 0;
+        let cnt = 0;
+        for (let j = 0; j < len; j++) {
+          const idx = base + j * inner;
+          if (y[idx] > 0) {
+            gs += g[idx];
+            cnt++;
+          }
+        }
+        const gh = cnt > 0 ? gs / cnt : 0;
+        for (let j = 0; j < len; j++) {
+          const idx = base + j * inner;
+          ga[idx] = y[idx] > 0 ? g[idx] - gh : 0;
+        }
+      }
+    }
+    giveGrad(a, ga);
+  });
+}
+
+/** The JavaScript path of {@link sparsemax} (no WebAssembly SIMD). */
+function sparsemaxJs(A: Float32Array, outer: number, len: number, inner: number): Float32Array {
   const y = new Float32Array(A.length);
   const row = new Float64Array(len);
   const sorted = new Float64Array(len);
@@ -185,28 +216,5 @@ export function sparsemax(a: Tensor, axis = -1): Tensor {
       }
     }
   }
-  return result(y, [...a.shape], [a], (out) => {
-    const g = out.grad!;
-    const ga = new Float32Array(A.length);
-    for (let o = 0; o < outer; o++) {
-      for (let t = 0; t < inner; t++) {
-        const base = o * len * inner + t;
-        let gs = 0;
-        let cnt = 0;
-        for (let j = 0; j < len; j++) {
-          const idx = base + j * inner;
-          if (y[idx] > 0) {
-            gs += g[idx];
-            cnt++;
-          }
-        }
-        const gh = cnt > 0 ? gs / cnt : 0;
-        for (let j = 0; j < len; j++) {
-          const idx = base + j * inner;
-          ga[idx] = y[idx] > 0 ? g[idx] - gh : 0;
-        }
-      }
-    }
-    giveGrad(a, ga);
-  });
+  return y;
 }

@@ -2,12 +2,14 @@
  * SOP's group binarisation in one pass per row: attention a = softmax(logits) over the last axis, the 0/1 mask M of
  * its k largest (or smallest) entries, and the scale c = 2·Σ_j a_j·M_j − 1. Same values as
  * `softmax` → `topkMask` → `addScalar(scale(rowDot(a, M), 2), -1)` (the top-k mass is summed in index order, as
- * rowDot does), without the intermediate tensors and passes.
+ * rowDot does), without the intermediate tensors and passes. The values come from the WebAssembly SIMD kernel
+ * (`kernels/`, float32 exp within 2 ulp) when the runtime has it, else from the JavaScript loop (Math.exp).
  */
 import { UserError } from '../errors.js';
 import { giveGrad } from './grad.js';
 import { result, Tensor } from './tensor.js';
 import { topkInsert } from './indexing.js';
+import { kernels, topkMassKernel } from '../kernels/index.js';
 
 export interface TopkMass {
   /** softmax(logits) over the last axis; carries no graph (the gradient path is `scales`). */
@@ -25,6 +27,28 @@ export function topkMass(logits: Tensor, k: number, largest = true): TopkMass {
   const rows = len === 0 ? 0 : logits.size / len;
   const kk = Math.max(0, Math.min(Math.floor(k), len));
   const L = logits.data;
+  const kern = kernels();
+  const { a, M, c } = kern && len > 0 ? topkMassKernel(kern, L, len, kk, largest) : topkMassJs(L, rows, len, kk, largest);
+  const lead = logits.shape.slice(0, -1);
+  const attention = new Tensor(a, [...logits.shape], false);
+  const masks = new Tensor(M, [...logits.shape], false);
+  // dc/dl_i = 2·a_i·(M_i − s) with s = Σ_j a_j M_j = (c + 1)/2
+  const scales = result(c, lead, [logits], (out) => {
+    const g = out.grad!;
+    const gl = new Float32Array(L.length);
+    for (let r = 0, base = 0; r < rows; r++, base += len) {
+      const gr = 2 * g[r];
+      let s = 0;
+      for (let i = base; i < base + len; i++) s += a[i] * M[i];
+      for (let i = base; i < base + len; i++) gl[i] = gr * a[i] * (M[i] - s);
+    }
+    giveGrad(logits, gl);
+  });
+  return { attention, masks, scales };
+}
+
+/** The JavaScript path of {@link topkMass} (no WebAssembly SIMD): softmax in float64 with Math.exp. */
+function topkMassJs(L: Float32Array, rows: number, len: number, kk: number, largest: boolean): { a: Float32Array; M: Float32Array; c: Float32Array } {
   const a = new Float32Array(L.length);
   const M = new Float32Array(L.length);
   const c = new Float32Array(rows);
@@ -58,20 +82,5 @@ export function topkMass(logits: Tensor, k: number, largest = true): TopkMass {
     for (let i = base; i < end; i++) mass += a[i] * M[i];
     c[r] = Math.fround(Math.fround(mass) * 2) - 1;
   }
-  const lead = logits.shape.slice(0, -1);
-  const attention = new Tensor(a, [...logits.shape], false);
-  const masks = new Tensor(M, [...logits.shape], false);
-  // dc/dl_i = 2·a_i·(M_i − s) with s = Σ_j a_j M_j = (c + 1)/2
-  const scales = result(c, lead, [logits], (out) => {
-    const g = out.grad!;
-    const gl = new Float32Array(L.length);
-    for (let r = 0, base = 0; r < rows; r++, base += len) {
-      const gr = 2 * g[r];
-      let s = 0;
-      for (let i = base; i < base + len; i++) s += a[i] * M[i];
-      for (let i = base; i < base + len; i++) gl[i] = gr * a[i] * (M[i] - s);
-    }
-    giveGrad(logits, gl);
-  });
-  return { attention, masks, scales };
+  return { a, M, c };
 }

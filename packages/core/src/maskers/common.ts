@@ -2,6 +2,8 @@ import type { FeatureSpace } from '../feature-space.js';
 import type { Inputs } from '../inputs.js';
 import { UserError } from '../errors.js';
 import { PatchesSpace } from '../features/patches.js';
+import { ColumnsSpace } from '../features/columns.js';
+import { kernels, maskRowsKernel } from '../kernels/index.js';
 import { checkMasks, checkRowShape } from '../features/common.js';
 import { takeRows, type FloatTensor, type TensorData } from '../tensor.js';
 
@@ -39,6 +41,14 @@ export function blend(
 ): Inputs {
   const x = floatX(inputs, masker);
   if (space instanceof PatchesSpace && space.expand === PatchesSpace.prototype.expand) return blendPatches(inputs, x, masks, rows, space, baseline, scratch);
+  if (space instanceof ColumnsSpace && space.expand === ColumnsSpace.prototype.expand) {
+    // one feature per value: the kernel with the identity map (same values as expand-then-blend)
+    checkRowShape(inputs, space.rowShape, 'columns');
+    const d = space.numFeatures;
+    checkMasks(masks, rows, d, inputs.x.shape[0], 'columns');
+    const fast = blendKernel(x, masks, rows, d, identityMap(d), 1, baseline, scratch);
+    if (fast) return { ...takeAux(inputs, rows), x: { data: fast, shape: [rows.length, ...inputs.x.shape.slice(1)] } };
+  }
   const M: FloatTensor = space.expand(masks, rows, inputs);
   const row = x.length / inputs.x.shape[0];
   // write into the expanded buffer; copy first if a space handed back the caller's masks themselves
@@ -74,6 +84,8 @@ function blendPatches(
   const hw = space.height * space.width;
   const C = space.channels;
   const row = C * hw;
+  const fast = blendKernel(x, masks, rows, d, space.pixelFeature, C, baseline, scratch);
+  if (fast) return { ...takeAux(inputs, rows), x: { data: fast, shape: [R, ...inputs.x.shape.slice(1)] } };
   const runs = pixelRuns(space.pixelFeature);
   const out = scratch && scratch.length >= R * row ? scratch.subarray(0, R * row) : new Float32Array(R * row);
   for (let r = 0; r < R; r++) {
@@ -82,6 +94,44 @@ function blendPatches(
     else scaleRow(out, r * row, x, rows[r] * row, masks, r * d, runs, hw, C);
   }
   return { ...takeAux(inputs, rows), x: { data: out, shape: [R, ...inputs.x.shape.slice(1)] } };
+}
+
+/**
+ * The WebAssembly kernel for a blend through a pixel → feature map (`map` [hw], repeated over C channels), when the
+ * runtime has it and every output row blends toward the same baseline (or zeros); undefined otherwise. Writes into
+ * `scratch` when it is long enough. Same values as the JavaScript loops: the zero blend is one float32 product, the
+ * baseline blend is computed in float64.
+ */
+function blendKernel(
+  x: Float32Array,
+  masks: Float32Array,
+  rows: ArrayLike<number>,
+  d: number,
+  map: Int32Array,
+  C: number,
+  baseline: ((r: number) => Float32Array | undefined) | undefined,
+  scratch: Float32Array | undefined,
+): Float32Array | undefined {
+  const k = kernels();
+  const R = rows.length;
+  if (!k || R === 0) return undefined;
+  const base = baseline?.(0);
+  if (baseline) for (let r = 1; r < R; r++) if (baseline(r) !== base) return undefined;
+  const n = R * C * map.length;
+  const out = scratch && scratch.length >= n ? scratch.subarray(0, n) : new Float32Array(n);
+  const idx = rows instanceof Int32Array ? rows : Int32Array.from(rows);
+  return maskRowsKernel(k, x, idx, masks, d, map, C, base, out);
+}
+
+const IDENTITY = new Map<number, Int32Array>();
+
+function identityMap(d: number): Int32Array {
+  let m = IDENTITY.get(d);
+  if (!m) {
+    m = Int32Array.from({ length: d }, (_, i) => i);
+    IDENTITY.set(d, m);
+  }
+  return m;
 }
 
 const RUNS = new WeakMap<Int32Array, Int32Array>();

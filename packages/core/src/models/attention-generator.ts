@@ -21,6 +21,7 @@ import {
 } from '../autograd/index.js';
 import { firstRows } from '../inputs.js';
 import { ParamCache } from './param-cache.js';
+import { kernels, genLogitsKernel } from '../kernels/index.js';
 
 export interface AttentionGeneratorOptions {
   /** Generator heads (trained one after another, all used at inference). Default 1. */
@@ -185,18 +186,27 @@ export class AttentionGroupGenerator implements GroupGenerator {
       const bk = matmul(base, Wk); // [d | 1, e]
       return { G: matmulNT(A, Bk), aBk: matmulNT(a, Bk), Abk: matmulNT(A, bk), abk: matmulNT(a, bk) };
     });
-    const Vq = indexSelect(V, 1, qs); // [B, m, p]
     if (!isGradEnabled()) {
-      // inference: the same sums, added in place (no intermediate tensors)
+      // inference: one WebAssembly kernel for the whole product, else the same sums added in place
+      const kern = kernels();
+      const B = V.shape[0];
+      if (kern) {
+        const L = genLogitsKernel(kern, { V: V.data, B, d, p, qs, G: G.data, aBk: aBk.data, Abk: Abk.data, abk: abk.data, abkCols: abk.shape[1] });
+        return new Tensor(L, [B, m, d]);
+      }
+      const Vq = indexSelect(V, 1, qs); // [B, m, p]
       const P = matmul(Vq, G);
       addRowsInPlace(P.data, aBk.data);
       const L = matmulNT(P, V);
+      // Vq·(A·b_kᵀ) is [B, m, d], or [B, m, 1] without position embeddings (then broadcast over the features)
       const L2 = matmul(Vq, Abk).data;
       const Ld = L.data;
-      for (let i = 0; i < Ld.length; i++) Ld[i] += L2[i];
+      if (L2.length === Ld.length) for (let i = 0; i < Ld.length; i++) Ld[i] += L2[i];
+      else for (let i = 0; i < Ld.length; i++) Ld[i] += L2[Math.floor(i / d)];
       addRowsInPlace(Ld, abk.data);
       return L;
     }
+    const Vq = indexSelect(V, 1, qs); // [B, m, p]
     const P = add(matmul(Vq, G), aBk); // [B, m, p]
     const L = add(matmulNT(P, V), matmul(Vq, Abk)); // [B, m, d]
     return add(L, abk);

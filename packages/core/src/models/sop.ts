@@ -263,7 +263,8 @@ export class SopModel {
     const gen = await this.generator.generate(inputs, { groups: m, keep, deletion: options.deletion, head: options.head, rng: options.rng, grad });
     const maskData = gen.masks.data;
     const { z, hidden } = await this.runGroups(inputs, maskData, B);
-    const sel = run(() => {
+    const sel = grad ? undefined : noGrad(() => this.combine(new Tensor(this.keys === 'hidden' ? hidden! : z, [B, m, this.keyDim]), z, gen.scales.data, B));
+    const { weights, scaledOutputs, contributions, output } = sel ?? run(() => {
       const keys = new Tensor(this.keys === 'hidden' ? hidden! : z, [B, m, this.keyDim]);
       const weights = this.selector.select(keys); // α [B, m, C]
       const scaledOutputs = mul(new Tensor(z, [B, m, C]), reshape(gen.scales, [B, m, 1]));
@@ -272,7 +273,10 @@ export class SopModel {
       return { weights, scaledOutputs, contributions, output };
     });
     return {
-      ...sel,
+      weights,
+      scaledOutputs,
+      contributions,
+      output,
       scales: gen.scales,
       attention: gen.attention,
       masks: maskData,
@@ -282,6 +286,37 @@ export class SopModel {
       heads: gen.heads,
       evaluations: B * m,
     };
+  }
+
+  /**
+   * Inference (no graph): the selector's weights α, then ẑ = c·z, α ⊙ ẑ and y = Σ_j α ⊙ ẑ in one pass (the same float32
+   * products as the graph path, the sum over groups in float64 as `sum`).
+   */
+  private combine(keys: Tensor, z: Float32Array, scales: Float32Array, B: number): { weights: Tensor; scaledOutputs: Tensor; contributions: Tensor; output: Tensor } {
+    const m = this.numGroups;
+    const C = this.numOutputs;
+    const weights = this.selector.select(keys);
+    const W = weights.data;
+    const zh = new Float32Array(B * m * C);
+    const ct = new Float32Array(B * m * C);
+    const y = new Float32Array(B * C);
+    const acc = new Float64Array(C);
+    for (let b = 0; b < B; b++) {
+      acc.fill(0);
+      for (let j = 0; j < m; j++) {
+        const s = scales[b * m + j];
+        const o = (b * m + j) * C;
+        for (let c = 0; c < C; c++) {
+          const v = Math.fround(z[o + c] * s);
+          zh[o + c] = v;
+          const w = Math.fround(W[o + c] * v);
+          ct[o + c] = w;
+          acc[c] += w;
+        }
+      }
+      for (let c = 0; c < C; c++) y[b * C + c] = acc[c];
+    }
+    return { weights, scaledOutputs: new Tensor(zh, [B, m, C]), contributions: new Tensor(ct, [B, m, C]), output: new Tensor(y, [B, C]) };
   }
 
   /** Inference (no graph): every output of methods §2.4. */

@@ -2,7 +2,8 @@ import type { GroupComponentContext } from '../group-generator.js';
 import type { GroupSelector, GroupSelectorFactory } from '../group-selector.js';
 import { UserError } from '../errors.js';
 import { ParamCache } from './param-cache.js';
-import { Tensor, parameter, matmul, matmulNT, scale, sparsemax, normalInit, eye } from '../autograd/index.js';
+import { Tensor, parameter, matmul, matmulNT, scale, sparsemax, normalInit, eye, isGradEnabled } from '../autograd/index.js';
+import { kernels, matmulRowsKernel } from '../kernels/index.js';
 
 export interface SparsemaxSelectorOptions {
   /** γ_s. Default 1. */
@@ -62,6 +63,13 @@ export class SparsemaxGroupSelector implements GroupSelector {
       const qp = matmul(classQueries, query); // [C, k]
       return scale(matmulNT(key, qp), this.gammaS); // γ_s·W_k·(Q_c W_q)ᵀ [k, C] (reused at inference while unchanged)
     });
+    const kern = isGradEnabled() ? null : kernels();
+    if (kern && keys.ndim === 3) {
+      // inference: the [B·m, k] × [k, C] product in one WebAssembly call
+      const [B, m, k] = keys.shape;
+      const C = u.shape[1];
+      return sparsemax(new Tensor(matmulRowsKernel(kern, keys.data, B * m, k, u.data, C), [B, m, C]), 1);
+    }
     return sparsemax(matmul(keys, u), 1); // α over groups, per class [B, m, C]
   }
 }

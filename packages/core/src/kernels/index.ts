@@ -1,0 +1,223 @@
+/**
+ * WebAssembly SIMD kernels for SOP's per-prediction work (source: `packages/core/wasm/kernels.c`, built into
+ * `kernels-wasm.ts` by `tools/wasm/build-kernels.mjs`). Instantiated lazily and synchronously on first use; every
+ * caller keeps a JavaScript fallback, used when the runtime has no WebAssembly SIMD or when `SOP_WASM=0`.
+ *
+ * Memory: operands are copied into the module's linear memory above `__heap_base` for each call (a bump arena reset
+ * at the start of every wrapper) and results copied out, so no view into the module's memory escapes (growing the
+ * memory detaches such views).
+ */
+import { KERNELS_WASM_BASE64 } from './kernels-wasm.js';
+
+/** The slice of the WebAssembly JS API used here (the project's `lib` settings carry no WebAssembly types). */
+interface WasmApi {
+  Module: new (bytes: Uint8Array) => object;
+  Instance: new (module: object, imports: object) => { exports: unknown };
+}
+
+interface KernelExports {
+  memory: { buffer: ArrayBuffer; grow(pages: number): number };
+  __heap_base: { value: number };
+  exp_f32(x: number, y: number, n: number): void;
+  topk_mass(logits: number, rows: number, len: number, k: number, largest: number, a: number, M: number, c: number, keys: number): void;
+  topk_mask(v: number, rows: number, len: number, k: number, largest: number, M: number, keys: number): void;
+  sparsemax_mid(z: number, outer: number, len: number, inner: number, out: number, sorted: number): void;
+  mask_rows(x: number, rows: number, R: number, masks: number, d: number, map: number, hw: number, C: number, base: number, out: number, expanded: number): void;
+  gen_logits(V: number, B: number, d: number, p: number, qs: number, m: number, G: number, aBk: number, aBkRows: number, Abk: number, AbkCols: number, abk: number, abkRows: number, abkCols: number, L: number, work: number): void;
+  matmul_rows(X: number, n: number, k: number, W: number, C: number, Y: number): void;
+}
+
+type Array32 = Float32Array | Int32Array;
+
+/** The instantiated module with a bump allocator over its memory. */
+export class Kernels {
+  private readonly base: number;
+  private top: number;
+
+  constructor(readonly exports: KernelExports) {
+    this.base = (exports.__heap_base.value + 15) & ~15;
+    this.top = this.base;
+  }
+
+  /** Start a new call: everything allocated before is free again. */
+  reset(): void {
+    this.top = this.base;
+  }
+
+  /** Reserve `bytes` (16-byte aligned), growing the memory when needed; returns the offset. */
+  alloc(bytes: number): number {
+    const p = this.top;
+    this.top = (p + bytes + 15) & ~15;
+    const mem = this.exports.memory;
+    if (this.top > mem.buffer.byteLength) mem.grow(Math.ceil((this.top - mem.buffer.byteLength) / 65536));
+    return p;
+  }
+
+  /** Copy `a` into fresh memory; returns its offset. */
+  put(a: Array32): number {
+    const p = this.alloc(a.byteLength);
+    new Uint8Array(this.exports.memory.buffer, p, a.byteLength).set(new Uint8Array(a.buffer, a.byteOffset, a.byteLength));
+    return p;
+  }
+
+  f32(p: number, n: number): Float32Array {
+    return new Float32Array(this.exports.memory.buffer, p, n);
+  }
+
+  /** Copy n float32 values at offset p into `out` (or a new array). */
+  read(p: number, n: number, out?: Float32Array): Float32Array {
+    const view = this.f32(p, n);
+    if (out) {
+      out.set(view);
+      return out;
+    }
+    return view.slice();
+  }
+}
+
+let instance: Kernels | null | undefined;
+
+/** The kernels, or null when WebAssembly SIMD is unavailable (or disabled with SOP_WASM=0). */
+export function kernels(): Kernels | null {
+  if (instance !== undefined) return instance;
+  instance = null;
+  if (process.env.SOP_WASM === '0') return instance;
+  try {
+    const WA = (globalThis as { WebAssembly?: WasmApi }).WebAssembly;
+    if (!WA) return instance;
+    const module = new WA.Module(Buffer.from(KERNELS_WASM_BASE64, 'base64'));
+    const inst = new WA.Instance(module, {});
+    instance = new Kernels(inst.exports as unknown as KernelExports);
+  } catch {
+    instance = null; // no SIMD support: callers use their JavaScript paths
+  }
+  return instance;
+}
+
+/** For tests: force the JavaScript paths (false) or the kernels (true, when available); returns the previous state. */
+export function setKernelsEnabled(on: boolean): boolean {
+  const prev = !!instance;
+  if (!on) instance = null;
+  else {
+    instance = undefined;
+    kernels();
+  }
+  return prev;
+}
+
+export interface TopkMassValues {
+  a: Float32Array;
+  M: Float32Array;
+  c: Float32Array;
+}
+
+/** softmax + top-k mask + scale per row of `len` logits (see topk-mass.ts). */
+export function topkMassKernel(k: Kernels, logits: Float32Array, len: number, kk: number, largest: boolean): TopkMassValues {
+  const rows = len === 0 ? 0 : logits.length / len;
+  k.reset();
+  const pL = k.put(logits);
+  const pA = k.alloc(logits.byteLength);
+  const pM = k.alloc(logits.byteLength);
+  const pC = k.alloc(rows * 4);
+  const pK = k.alloc(Math.max(1, len) * 8);
+  k.exports.topk_mass(pL, rows, len, kk, largest ? 1 : 0, pA, pM, pC, pK);
+  return { a: k.read(pA, logits.length), M: k.read(pM, logits.length), c: k.read(pC, rows) };
+}
+
+/** 0/1 mask of the top k of each row of `len` values. */
+export function topkMaskKernel(k: Kernels, v: Float32Array, len: number, kk: number, largest: boolean): Float32Array {
+  const rows = len === 0 ? 0 : v.length / len;
+  k.reset();
+  const pV = k.put(v);
+  const pM = k.alloc(v.byteLength);
+  const pK = k.alloc(Math.max(1, len) * 8);
+  k.exports.topk_mask(pV, rows, len, kk, largest ? 1 : 0, pM, pK);
+  return k.read(pM, v.length);
+}
+
+/** Sparsemax along the middle axis of [outer, len, inner]. */
+export function sparsemaxKernel(k: Kernels, z: Float32Array, outer: number, len: number, inner: number): Float32Array {
+  k.reset();
+  const pZ = k.put(z);
+  const pO = k.alloc(z.byteLength);
+  const pS = k.alloc(Math.max(1, len) * 8);
+  k.exports.sparsemax_mid(pZ, outer, len, inner, pO, pS);
+  return k.read(pO, z.length);
+}
+
+/**
+ * out[r] = x[rows[r]] ⊙ expand(masks[r]) (base undefined) or base + (x − base) ⊙ expand(masks[r]), with the pixel →
+ * feature map `map` ([hw]) repeated over C channels. `out` must hold rows.length·C·hw values.
+ */
+export function maskRowsKernel(
+  k: Kernels,
+  x: Float32Array,
+  rows: Int32Array,
+  masks: Float32Array,
+  d: number,
+  map: Int32Array,
+  C: number,
+  base: Float32Array | undefined,
+  out: Float32Array,
+): Float32Array {
+  const hw = map.length;
+  k.reset();
+  const pX = k.put(x);
+  const pR = k.put(rows);
+  const pMk = k.put(masks);
+  const pMap = k.put(map);
+  const pB = base ? k.put(base) : 0;
+  const pO = k.alloc(rows.length * C * hw * 4);
+  const pE = k.alloc(hw * 4);
+  k.exports.mask_rows(pX, pR, rows.length, pMk, d, pMap, hw, C, pB, pO, pE);
+  return k.read(pO, rows.length * C * hw, out);
+}
+
+/** Row-major product Y [n, C] = X [n, kk] · W [kk, C]. */
+export function matmulRowsKernel(k: Kernels, X: Float32Array, n: number, kk: number, W: Float32Array, C: number): Float32Array {
+  k.reset();
+  const pX = k.put(X);
+  const pW = k.put(W);
+  const pY = k.alloc(n * C * 4);
+  k.exports.matmul_rows(pX, n, kk, pW, C, pY);
+  return k.read(pY, n * C);
+}
+
+export interface GenLogitsOperands {
+  /** Feature values [B, d, p]. */
+  V: Float32Array;
+  B: number;
+  d: number;
+  p: number;
+  /** Query features [m]. */
+  qs: Int32Array;
+  /** [p, p]. */
+  G: Float32Array;
+  /** [m | 1, p]. */
+  aBk: Float32Array;
+  /** [p, d | 1]. */
+  Abk: Float32Array;
+  /** [m | 1, d | 1]. */
+  abk: Float32Array;
+  abkCols: number;
+}
+
+/** The attention generator's factored logits at inference: [B, m, d] (see gen_logits in kernels.c). */
+export function genLogitsKernel(k: Kernels, o: GenLogitsOperands): Float32Array {
+  const m = o.qs.length;
+  const { B, d, p } = o;
+  k.reset();
+  const pV = k.put(o.V);
+  const pQ = k.put(o.qs);
+  const pG = k.put(o.G);
+  const pa = k.put(o.aBk);
+  const pA = k.put(o.Abk);
+  const pab = k.put(o.abk);
+  const pL = k.alloc(B * m * d * 4);
+  const pW = k.alloc((2 * p * d + 2 * p) * 4);
+  const aBkRows = o.aBk.length / p;
+  const AbkCols = o.Abk.length / p;
+  const abkRows = o.abk.length / o.abkCols;
+  k.exports.gen_logits(pV, B, d, p, pQ, m, pG, pa, aBkRows, pA, AbkCols, pab, abkRows, o.abkCols, pL, pW);
+  return k.read(pL, B * m * d);
+}

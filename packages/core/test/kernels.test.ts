@@ -1,0 +1,250 @@
+/**
+ * The WebAssembly SIMD kernels (packages/core/wasm/kernels.c) against float64 references and against the JavaScript
+ * paths they replace; and the committed module against its source.
+ */
+import { createHash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
+import {
+  kernels,
+  setKernelsEnabled,
+  topkMassKernel,
+  topkMaskKernel,
+  sparsemaxKernel,
+  maskRowsKernel,
+  matmulRowsKernel,
+  genLogitsKernel,
+  type Kernels,
+} from '../src/kernels/index.js';
+import { KERNELS_SOURCE_SHA256 } from '../src/kernels/kernels-wasm.js';
+import { Tensor, noGrad, sparsemax, topkMask } from '../src/autograd/index.js';
+import { Rng } from '../src/rng.js';
+import { PatchesSpace } from '../src/features/patches.js';
+import { ColumnsSpace } from '../src/features/columns.js';
+import { zeroMasker } from '../src/maskers/zero.js';
+import { MeanMasker } from '../src/maskers/mean.js';
+import { SopModel } from '../src/models/sop.js';
+import { MlpBackbone } from '../src/models/mlp.js';
+import type { Inputs } from '../src/inputs.js';
+
+const K = (): Kernels => {
+  const k = kernels();
+  if (!k) throw new Error('this Node has no WebAssembly SIMD');
+  return k;
+};
+
+/** Run f with the kernels off (the JavaScript paths). */
+function withoutKernels<T>(f: () => T): T {
+  const prev = setKernelsEnabled(false);
+  try {
+    return f();
+  } finally {
+    setKernelsEnabled(prev);
+  }
+}
+
+async function withoutKernelsAsync<T>(f: () => Promise<T>): Promise<T> {
+  const prev = setKernelsEnabled(false);
+  try {
+    return await f();
+  } finally {
+    setKernelsEnabled(prev);
+  }
+}
+
+/** Reference top-k indices: by value (desc, or asc when !largest), ties to the lower index, NaN last. */
+function refTopk(v: number[], k: number, largest: boolean): Set<number> {
+  const key = (x: number): number => (Number.isNaN(x) ? -Infinity : largest ? x : -x);
+  const idx = v.map((_, i) => i).sort((i, j) => key(v[j]) - key(v[i]) || i - j);
+  return new Set(idx.slice(0, k));
+}
+
+describe('WebAssembly kernels', () => {
+  it('the committed module was built from the committed source (rebuild: node tools/wasm/build-kernels.mjs)', () => {
+    const src = readFileSync(new URL('../wasm/kernels.c', import.meta.url));
+    expect(createHash('sha256').update(src).digest('hex')).toBe(KERNELS_SOURCE_SHA256);
+    expect(kernels()).not.toBeNull();
+  });
+
+  it('exp: within 2.5e-7 relative of e^x on [-87, 88]; 0 below the float32 range; NaN stays NaN', () => {
+    const k = K();
+    const xs = new Float32Array(20001).map((_, i) => -87 + (175 * i) / 20000);
+    k.reset();
+    const px = k.put(xs);
+    const py = k.alloc(xs.byteLength);
+    k.exports.exp_f32(px, py, xs.length);
+    const y = k.read(py, xs.length);
+    let worst = 0;
+    xs.forEach((x, i) => (worst = Math.max(worst, Math.abs(y[i] - Math.exp(x)) / Math.exp(x))));
+    expect(worst).toBeLessThan(2.5e-7);
+    const edge = Float32Array.from([-100, -1e30, -Infinity, NaN, 0]);
+    k.reset();
+    const pe = k.put(edge);
+    const pf = k.alloc(edge.byteLength);
+    k.exports.exp_f32(pe, pf, edge.length);
+    const f = k.read(pf, edge.length);
+    expect(Array.from(f.subarray(0, 3))).toEqual([0, 0, 0]);
+    expect(f[3]).toBeNaN();
+    expect(f[4]).toBe(1);
+  });
+
+  it('topk mass: softmax within 1e-6, masks exactly the reference top-k (ties, NaN, smallest, both selection paths), c = 2·Σ_top a − 1', () => {
+    const k = K();
+    const rng = new Rng(5);
+    for (const [len, kk] of [[16, 4], [16, 0], [16, 16], [7, 3], [64, 12], [200, 37], [33, 9], [1, 1]]) {
+      for (const largest of [true, false]) {
+        const rows = 5;
+        // coarse values: many exact ties
+        const L = Float32Array.from({ length: rows * len }, () => Math.round(rng.normal() * 4) / 2);
+        if (len > 8) L[3] = NaN; // a NaN logit makes its row NaN: every value then ties, the lowest indices win
+        const { a, M, c } = topkMassKernel(k, L, len, kk, largest);
+        for (let r = 0; r < rows; r++) {
+          const row = Array.from(L.subarray(r * len, (r + 1) * len));
+          const mx = Math.max(...row.filter((v) => !Number.isNaN(v)));
+          const e = row.map((v) => Math.exp(v - mx));
+          const s = e.reduce((x, y) => x + y, 0);
+          const ref = e.map((v) => v / s);
+          const got = Array.from(a.subarray(r * len, (r + 1) * len));
+          if (row.some(Number.isNaN)) expect(got.every(Number.isNaN)).toBe(true);
+          else got.forEach((v, i) => expect(Math.abs(v - ref[i])).toBeLessThanOrEqual(1e-6 * ref[i] + 1e-37));
+          // masks rank the kernel's own float32 attention (ties included) exactly as the reference order does
+          const want = refTopk(got, kk, largest);
+          const mask = Array.from(M.subarray(r * len, (r + 1) * len));
+          mask.forEach((v, i) => expect(v).toBe(want.has(i) ? 1 : 0));
+          const mass = got.reduce((acc, v, i) => acc + (want.has(i) ? v : 0), 0);
+          if (!row.some(Number.isNaN)) expect(Math.abs(c[r] - (2 * mass - 1))).toBeLessThan(1e-6);
+        }
+        // the plain top-k mask kernel agrees with the JavaScript op
+        const vals = Float32Array.from({ length: rows * len }, () => Math.round(rng.normal() * 3));
+        const jsMask = withoutKernels(() => topkMask(new Tensor(vals, [rows, len]), kk, -1, largest).data);
+        expect(Array.from(topkMaskKernel(k, vals, len, kk, largest))).toEqual(Array.from(jsMask));
+      }
+    }
+  });
+
+  it('sparsemax: equals the JavaScript op within 1e-7, on the simplex, closed form for a 2-vector', () => {
+    const k = K();
+    const rng = new Rng(9);
+    for (const [outer, len, inner] of [[3, 16, 10], [2, 5, 1], [1, 80, 3], [4, 1, 2]]) {
+      const z = Float32Array.from({ length: outer * len * inner }, () => rng.normal() * 2);
+      const got = sparsemaxKernel(k, z, outer, len, inner);
+      const ref = withoutKernels(() => noGrad(() => sparsemax(new Tensor(z, [outer, len, inner]), 1).data));
+      got.forEach((v, i) => expect(Math.abs(v - ref[i])).toBeLessThanOrEqual(1e-7));
+      for (let o = 0; o < outer; o++) {
+        for (let t = 0; t < inner; t++) {
+          let s = 0;
+          for (let j = 0; j < len; j++) s += got[(o * len + j) * inner + t];
+          expect(s).toBeCloseTo(1, 6);
+        }
+      }
+    }
+    // z = (0.3, 0): τ = (0.3 − 1)/2 = −0.35 → (0.65, 0.35); z = (2, 0): (1, 0)
+    expect(Array.from(sparsemaxKernel(k, Float32Array.from([0.3, 0, 2, 0]), 2, 2, 1))).toEqual([Math.fround(0.65), Math.fround(0.35), 1, 0]);
+  });
+
+  it('masked rows: bit-identical to the JavaScript blends (zero and mean maskers; patches with channels and partial patches; columns)', () => {
+    const rng = new Rng(3);
+    const patches = new PatchesSpace([2, 7, 6], [3, 2]);
+    const px = new Float32Array(3 * 84).map(() => rng.normal());
+    const pInputs: Inputs = { x: { data: px, shape: [3, 2, 7, 6] } };
+    const columns = new ColumnsSpace([11]);
+    const cx = new Float32Array(3 * 11).map(() => rng.normal());
+    const cInputs: Inputs = { x: { data: cx, shape: [3, 11] } };
+    for (const [space, inputs, row] of [[patches, pInputs, 84], [columns, cInputs, 11]] as const) {
+      const d = space.numFeatures;
+      const rows = [2, 0, 1, 1, 2, 0, 0];
+      const masks = new Float32Array(rows.length * d).map((_, i) => (i % 3 === 0 ? 1 : i % 5 === 0 ? 0.25 : 0));
+      for (const masker of [zeroMasker, new MeanMasker(new Float32Array(row).map((_, i) => Math.sin(i) * 3))]) {
+        const js = withoutKernels(() => masker.apply(inputs, masks, rows, space).x.data);
+        const wasm = masker.apply(inputs, masks, rows, space).x.data;
+        expect(Array.from(wasm)).toEqual(Array.from(js));
+      }
+    }
+    // the raw kernel: out = x[rows] ⊙ M through the map
+    const k = K();
+    const out = maskRowsKernel(k, Float32Array.from([1, 2, 3, 4]), Int32Array.from([1, 0]), Float32Array.from([1, 0, 0, 1]), 2, Int32Array.from([0, 1]), 1, undefined, new Float32Array(4));
+    expect(Array.from(out)).toEqual([3, 0, 0, 2]);
+  });
+
+  it('row products: X·W against float64', () => {
+    const k = K();
+    const rng = new Rng(4);
+    for (const [n, kk, C] of [[37, 10, 10], [5, 256, 7], [1, 3, 1]]) {
+      const X = new Float32Array(n * kk).map(() => rng.normal());
+      const W = new Float32Array(kk * C).map(() => rng.normal());
+      const Y = matmulRowsKernel(k, X, n, kk, W, C);
+      for (let r = 0; r < n; r++) {
+        for (let c = 0; c < C; c++) {
+          let s = 0;
+          for (let q = 0; q < kk; q++) s += X[r * kk + q] * W[q * C + c];
+          expect(Math.abs(Y[r * C + c] - s)).toBeLessThan(1e-5 * Math.sqrt(kk) * (1 + Math.abs(s)));
+        }
+      }
+    }
+  });
+
+  it('generator logits: the factored product against float64 (broadcast and full operands)', () => {
+    const k = K();
+    const rng = new Rng(6);
+    const [B, d, p] = [3, 10, 4];
+    const qs = Int32Array.from([0, 3, 9]);
+    const m = qs.length;
+    const V = new Float32Array(B * d * p).map(() => rng.normal());
+    const G = new Float32Array(p * p).map(() => rng.normal());
+    for (const full of [true, false]) {
+      const aBk = new Float32Array((full ? m : 1) * p).map(() => rng.normal());
+      const Abk = new Float32Array(p * (full ? d : 1)).map(() => rng.normal());
+      const abkCols = full ? d : 1;
+      const abk = new Float32Array((full ? m : 1) * abkCols).map(() => rng.normal());
+      const L = genLogitsKernel(k, { V, B, d, p, qs, G, aBk, Abk, abk, abkCols });
+      for (let b = 0; b < B; b++) {
+        for (let i = 0; i < m; i++) {
+          const vq = Array.from(V.subarray((b * d + qs[i]) * p, (b * d + qs[i] + 1) * p));
+          const P = Array.from({ length: p }, (_, q) => vq.reduce((s, v, t) => s + v * G[t * p + q], 0) + aBk[(full ? i : 0) * p + q]);
+          for (let j = 0; j < d; j++) {
+            let want = abk[(full ? i : 0) * abkCols + (full ? j : 0)];
+            for (let q = 0; q < p; q++) want += P[q] * V[(b * d + j) * p + q] + vq[q] * Abk[q * (full ? d : 1) + (full ? j : 0)];
+            expect(Math.abs(L[(b * m + i) * d + j] - want)).toBeLessThan(1e-5 * (1 + Math.abs(want)));
+          }
+        }
+      }
+    }
+  });
+
+  it('SOP inference with the kernels equals the JavaScript inference path and the graph path (with and without position embeddings)', async () => {
+    for (const positionEmbedding of [true, false]) {
+      const rng = new Rng(11);
+      const x = new Float32Array(6 * 64).map(() => rng.normal());
+      const inputs: Inputs = { x: { data: x, shape: [6, 1, 8, 8] } };
+      const mlp = new MlpBackbone({ inputDim: 64, outputDim: 4, hidden: [16], seed: 2 });
+      mlp.setTrainable(false);
+      // a backbone over images: flatten the rows for the MLP
+      const backbone = { ...mlp, name: 'mlp', info: mlp.info, capabilities: mlp.capabilities, forward: (inp: Inputs, o?: object) => mlp.forward({ x: { data: inp.x.data, shape: [inp.x.shape[0], 64] } }, o) };
+      const sop = new SopModel({ backbone, space: new PatchesSpace([1, 8, 8], [2, 2]), masker: zeroMasker, task: 'classification', numOutputs: 4 }, inputs, {
+        groups: 8,
+        keep: 0.25,
+        maskBatchSize: 20,
+        positionEmbedding,
+        seed: 1,
+      });
+      const fast = await sop.predict(inputs);
+      const js = await withoutKernelsAsync(() => sop.predict(inputs));
+      const graph = await sop.forward(inputs, { grad: true });
+      expect(Array.from(fast.masks)).toEqual(Array.from(js.masks));
+      expect(Array.from(graph.masks)).toEqual(Array.from(fast.masks));
+      for (const [a, b] of [[fast.output, js.output], [fast.output, graph.output.data], [fast.weights, js.weights], [fast.scales, js.scales]]) {
+        a.forEach((v, i) => expect(Math.abs(v - b[i])).toBeLessThan(1e-5 * (1 + Math.abs(v))));
+      }
+      // faithful by construction on both paths
+      for (const r of [fast, js]) {
+        for (let b = 0; b < 6; b++) {
+          for (let c = 0; c < 4; c++) {
+            let s = 0;
+            for (let j = 0; j < 8; j++) s += r.contributions[(b * 8 + j) * 4 + c];
+            expect(Math.abs(s - r.output[b * 4 + c])).toBeLessThan(1e-6);
+          }
+        }
+      }
+    }
+  });
+});

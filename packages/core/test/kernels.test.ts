@@ -155,8 +155,8 @@ describe('WebAssembly kernels', () => {
       const rows = [2, 0, 1, 1, 2, 0, 0];
       const masks = new Float32Array(rows.length * d).map((_, i) => (i % 3 === 0 ? 1 : i % 5 === 0 ? 0.25 : 0));
       for (const masker of [zeroMasker, new MeanMasker(new Float32Array(row).map((_, i) => Math.sin(i) * 3))]) {
-        const js = withoutKernels(() => masker.apply(inputs, masks, rows, space).x.data);
-        const wasm = masker.apply(inputs, masks, rows, space).x.data;
+        const js = withoutKernels(() => masker.apply(inputs, masks, rows, space).x.data as Float32Array);
+        const wasm = masker.apply(inputs, masks, rows, space).x.data as Float32Array;
         expect(Array.from(wasm)).toEqual(Array.from(js));
       }
     }

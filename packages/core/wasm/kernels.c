@@ -59,109 +59,170 @@ void exp_f32(const f32 *x, f32 *y, int n) {
 /* top-k selection                                                                                                  */
 
 /*
- * Order key of value v at index j: larger keys rank first; NaN ranks last, -0 equals +0, and among equal values the
- * lower index ranks first. (The float's bits made monotone as an unsigned integer, then the complemented index.)
+ * Signed-integer keys that order like the float values (x ≥ y ⇔ key(x) ≥ key(y)), with -0 = +0 and NaN below every
+ * number (even -inf).
  */
-static inline uint64_t rank_key(f32 v, uint32_t j) {
-  if (v != v) v = -__builtin_inff();
-  v = v + 0.0f; /* -0 → +0 */
-  union {
-    f32 f;
-    uint32_t u;
-  } b = {v};
-  uint32_t u = (b.u & 0x80000000u) ? ~b.u : (b.u | 0x80000000u);
-  return ((uint64_t)u << 32) | (uint64_t)(0xffffffffu - j);
+static inline v128_t order_key4(v128_t x) {
+  v128_t nan = wasm_f32x4_ne(x, x);
+  x = wasm_f32x4_add(x, wasm_f32x4_splat(0.0f)); /* -0 → +0 */
+  v128_t key = wasm_v128_xor(x, wasm_u32x4_shr(wasm_i32x4_shr(x, 31), 1));
+  return wasm_v128_bitselect(wasm_i32x4_splat(INT32_MIN + 1), key, nan);
 }
 
-/* Moves the k largest keys of keys[0..n) to keys[0..k) (in no particular order); quickselect, median of three. */
-static void select_top(uint64_t *keys, int n, int k) {
-  int lo = 0, hi = n - 1;
-  while (hi > lo) {
-    int mid = lo + ((hi - lo) >> 1);
-    uint64_t a = keys[lo], b = keys[mid], c = keys[hi];
-    uint64_t pivot = (a > b) ? ((b > c) ? b : (a > c ? c : a)) : ((a > c) ? a : (b > c ? c : b));
-    /* partition: keys > pivot first (descending selection) */
-    int i = lo, j = hi;
-    while (i <= j) {
-      while (keys[i] > pivot) i++;
-      while (keys[j] < pivot) j--;
-      if (i <= j) {
-        uint64_t t = keys[i];
-        keys[i] = keys[j];
-        keys[j] = t;
+/*
+ * The K best entries (K a compile-time constant) of four rows at once, one row per SIMD lane: bk/bi hold, per lane,
+ * the keys and indices of the best entries so far, best first. Each entry j of the rows is offered to every slot
+ * without branches (a sorting network step): it goes before the first slot it beats strictly, so equal values keep
+ * the lower index first. Empty slots (INT32_MIN) lose to every entry. Rows beyond `n` read row 0 again (their lanes
+ * are ignored).
+ */
+#define TOPK_LANES(K)                                                                                                   \
+  static void topk_lanes_##K(const f32 *v, int len, int n, f32 sign, int32_t *outIdx) {                               \
+    v128_t bk[K], bi[K];                                                                                               \
+    for (int p = 0; p < K; p++) {                                                                                      \
+      bk[p] = wasm_i32x4_splat(INT32_MIN);                                                                             \
+      bi[p] = wasm_i32x4_splat(0);                                                                                     \
+    }                                                                                                                  \
+    const f32 *v0 = v, *v1 = v + (n > 1 ? len : 0), *v2 = v + (n > 2 ? 2L * len : 0), *v3 = v + (n > 3 ? 3L * len : 0);  \
+    const v128_t vs = wasm_f32x4_splat(sign);                                                                          \
+    for (int j = 0; j < len; j++) {                                                                                    \
+      v128_t key = order_key4(wasm_f32x4_mul(wasm_f32x4_make(v0[j], v1[j], v2[j], v3[j]), vs));                        \
+      v128_t jj = wasm_i32x4_splat(j);                                                                                 \
+      v128_t prevGt = wasm_i32x4_splat(0), prevK = key, prevI = jj;                                                    \
+      for (int p = 0; p < K; p++) {                                                                                    \
+        v128_t gt = wasm_i32x4_gt(key, bk[p]);                                                                         \
+        v128_t nk = wasm_v128_bitselect(prevK, wasm_v128_bitselect(key, bk[p], gt), prevGt);                           \
+        v128_t ni = wasm_v128_bitselect(prevI, wasm_v128_bitselect(jj, bi[p], gt), prevGt);                            \
+        prevK = bk[p];                                                                                                 \
+        prevI = bi[p];                                                                                                 \
+        prevGt = gt;                                                                                                   \
+        bk[p] = nk;                                                                                                    \
+        bi[p] = ni;                                                                                                    \
+      }                                                                                                                \
+    }                                                                                                                  \
+    for (int p = 0; p < K; p++) wasm_v128_store(outIdx + 4 * p, bi[p]);                                                \
+  }
+TOPK_LANES(4)
+TOPK_LANES(8)
+TOPK_LANES(12)
+TOPK_LANES(16)
+
+/*
+ * The k-th largest of w[0..n) (1 ≤ k ≤ n; no NaN), reordering w: quickselect with a median-of-three pivot and a
+ * three-way partition.
+ */
+static f32 kth_largest(f32 *w, int n, int k) {
+  int lo = 0, hi = n - 1, want = k - 1;
+  for (;;) {
+    if (lo == hi) return w[lo];
+    f32 a = w[lo], b = w[lo + ((hi - lo) >> 1)], c = w[hi];
+    f32 pivot = (a > b) ? ((b > c) ? b : (a > c ? c : a)) : ((a > c) ? a : (b > c ? c : b));
+    /* Dutch flag, descending: [lo, gt) > pivot, [gt, i) == pivot, (lt, hi] < pivot */
+    int gt = lo, i = lo, lt = hi;
+    while (i <= lt) {
+      f32 x = w[i];
+      if (x > pivot) {
+        w[i] = w[gt];
+        w[gt] = x;
+        gt++;
         i++;
-        j--;
+      } else if (x < pivot) {
+        w[i] = w[lt];
+        w[lt] = x;
+        lt--;
+      } else {
+        i++;
       }
     }
-    /* now keys[lo..j] ≥ pivot ≥ keys[i..hi] (keys are distinct) */
-    if (k - 1 <= j) hi = j;
-    else if (k - 1 >= i) lo = i;
-    else return;
+    if (want < gt) hi = gt - 1;
+    else if (want > lt) lo = lt + 1;
+    else return pivot;
+  }
+}
+
+/* One row, any k: the k-th best value t by quickselect on a copy, then the values better than t, then those equal
+   to t in index order until k are marked. w: scratch of n f32. */
+static void topk_select_row(const f32 *v, int n, int k, f32 sign, f32 *mask, f32 *w) {
+  for (int j = 0; j < n; j++) {
+    f32 x = v[j] * sign;
+    w[j] = (x != x) ? -__builtin_inff() : x;
+  }
+  const f32 t = kth_largest(w, n, k);
+  int marked = 0;
+  for (int j = 0; j < n; j++) {
+    f32 x = v[j] * sign;
+    if (x != x) x = -__builtin_inff();
+    if (x > t) {
+      mask[j] = 1.0f;
+      marked++;
+    }
+  }
+  for (int j = 0; j < n && marked < k; j++) {
+    f32 x = v[j] * sign;
+    if (x != x) x = -__builtin_inff();
+    if (x == t) {
+      mask[j] = 1.0f;
+      marked++;
+    }
   }
 }
 
 /*
- * 0/1 mask of the k entries of v[0..n) that rank first (largest, or smallest when largest = 0; ties to the lower
- * index, NaN last). keys: scratch of n uint64.
+ * 0/1 masks of the k entries of each of `rows` rows of `len` values that rank first (largest, or smallest when
+ * largest = 0; ties to the lower index, NaN last). scratch: 64 int32 + len f32.
  */
-static void topk_mask_row(const f32 *v, int n, int k, int largest, f32 *mask, uint64_t *keys) {
-  for (int j = 0; j < n; j++) mask[j] = 0.0f;
-  if (k <= 0) return;
-  if (k >= n) {
-    for (int j = 0; j < n; j++) mask[j] = 1.0f;
+static void topk_mask_rows(const f32 *v, int rows, int len, int k, int largest, f32 *M, int32_t *scratch) {
+  const long total = (long)rows * len;
+  for (long i = 0; i < total; i++) M[i] = (k >= len && k > 0) ? 1.0f : 0.0f;
+  if (k <= 0 || k >= len) return;
+  const f32 sign = largest ? 1.0f : -1.0f;
+  if (k > 16) {
+    for (int r = 0; r < rows; r++) topk_select_row(v + (long)r * len, len, k, sign, M + (long)r * len, (f32 *)(scratch + 64));
     return;
   }
-  if (largest)
-    for (int j = 0; j < n; j++) keys[j] = rank_key(v[j], (uint32_t)j);
-  else
-    for (int j = 0; j < n; j++) keys[j] = rank_key(-v[j], (uint32_t)j);
-  if (k <= 8) {
-    /* insertion into a sorted buffer of k keys (descending) */
-    int m = 0;
-    for (int j = 0; j < n; j++) {
-      uint64_t key = keys[j];
-      if (m == k) {
-        if (key <= keys[k - 1]) continue;
-        m--;
-      }
-      int p = m;
-      while (p > 0 && keys[p - 1] < key) {
-        keys[p] = keys[p - 1];
-        p--;
-      }
-      keys[p] = key;
-      m++;
+  for (int r = 0; r < rows; r += 4) {
+    const int n = rows - r < 4 ? rows - r : 4;
+    const f32 *vr = v + (long)r * len;
+    if (k <= 4) topk_lanes_4(vr, len, n, sign, scratch);
+    else if (k <= 8) topk_lanes_8(vr, len, n, sign, scratch);
+    else if (k <= 12) topk_lanes_12(vr, len, n, sign, scratch);
+    else topk_lanes_16(vr, len, n, sign, scratch);
+    for (int l = 0; l < n; l++) {
+      f32 *Mr = M + (long)(r + l) * len;
+      for (int p = 0; p < k; p++) Mr[scratch[4 * p + l]] = 1.0f;
     }
-  } else {
-    select_top(keys, n, k);
   }
-  for (int t = 0; t < k; t++) mask[0xffffffffu - (uint32_t)keys[t]] = 1.0f;
 }
 
 /*
  * SOP's group binarisation for `rows` rows of `len` logits: a = softmax(row) (float32), M = 0/1 mask of the top k of a
- * (bottom k when largest = 0), c = 2·Σ_j a_j·M_j − 1 (the sum in index order, in float64). keys: scratch of len
- * uint64.
+ * (bottom k when largest = 0), c = 2·Σ_j a_j·M_j − 1 (the sum in index order, in float64). scratch: 64 int32 + len
+ * f32.
  */
 EXPORT("topk_mass")
-void topk_mass(const f32 *logits, int rows, int len, int k, int largest, f32 *a, f32 *M, f32 *c, uint64_t *keys) {
+void topk_mass(const f32 *logits, int rows, int len, int k, int largest, f32 *a, f32 *M, f32 *c, int32_t *scratch) {
   for (int r = 0; r < rows; r++) {
     const f32 *L = logits + (long)r * len;
     f32 *A = a + (long)r * len;
-    f32 *Mr = M + (long)r * len;
-    f32 mx = -__builtin_inff();
-    for (int i = 0; i < len; i++)
+    /* the maximum, ignoring NaN (pmax keeps its first operand unless the second is larger) */
+    v128_t vm = wasm_f32x4_splat(-__builtin_inff());
+    int i = 0;
+    for (; i + 4 <= len; i += 4) vm = wasm_f32x4_pmax(vm, wasm_v128_load(L + i));
+    f32 mx = wasm_f32x4_extract_lane(vm, 0);
+    if (wasm_f32x4_extract_lane(vm, 1) > mx) mx = wasm_f32x4_extract_lane(vm, 1);
+    if (wasm_f32x4_extract_lane(vm, 2) > mx) mx = wasm_f32x4_extract_lane(vm, 2);
+    if (wasm_f32x4_extract_lane(vm, 3) > mx) mx = wasm_f32x4_extract_lane(vm, 3);
+    for (; i < len; i++)
       if (L[i] > mx) mx = L[i];
     v128_t vmx = wasm_f32x4_splat(mx);
-    f64 s = 0;
-    int i = 0;
     v128_t acc = wasm_f64x2_splat(0);
+    i = 0;
     for (; i + 4 <= len; i += 4) {
       v128_t e = exp4(wasm_f32x4_sub(wasm_v128_load(L + i), vmx));
       wasm_v128_store(A + i, e);
       acc = wasm_f64x2_add(acc, wasm_f64x2_add(wasm_f64x2_promote_low_f32x4(e), wasm_f64x2_promote_low_f32x4(wasm_i32x4_shuffle(e, e, 2, 3, 0, 1))));
     }
-    s = wasm_f64x2_extract_lane(acc, 0) + wasm_f64x2_extract_lane(acc, 1);
+    f64 s = wasm_f64x2_extract_lane(acc, 0) + wasm_f64x2_extract_lane(acc, 1);
     for (; i < len; i++) {
       f32 e = exp1(L[i] - mx);
       A[i] = e;
@@ -172,62 +233,89 @@ void topk_mass(const f32 *logits, int rows, int len, int k, int largest, f32 *a,
     i = 0;
     for (; i + 4 <= len; i += 4) wasm_v128_store(A + i, wasm_f32x4_mul(wasm_v128_load(A + i), vinv));
     for (; i < len; i++) A[i] = A[i] * inv;
-    topk_mask_row(A, len, k, largest, Mr, keys);
+  }
+  topk_mask_rows(a, rows, len, k, largest, M, scratch);
+  for (int r = 0; r < rows; r++) {
+    const f32 *A = a + (long)r * len;
+    const f32 *Mr = M + (long)r * len;
     f64 mass = 0;
-    for (i = 0; i < len; i++)
-      if (Mr[i] != 0.0f) mass += A[i];
+    for (int i = 0; i < len; i++) mass += (f64)(A[i] * Mr[i]);
     c[r] = (f32)(2.0 * (f64)(f32)mass - 1.0);
   }
 }
 
-/* 0/1 top-k masks of `rows` rows of `len` values (topkMask over the last axis). */
+/* 0/1 top-k masks of `rows` rows of `len` values (topkMask over the last axis). scratch: 64 int32 + len f32. */
 EXPORT("topk_mask")
-void topk_mask(const f32 *v, int rows, int len, int k, int largest, f32 *M, uint64_t *keys) {
-  for (int r = 0; r < rows; r++) topk_mask_row(v + (long)r * len, len, k, largest, M + (long)r * len, keys);
+void topk_mask(const f32 *v, int rows, int len, int k, int largest, f32 *M, int32_t *scratch) {
+  topk_mask_rows(v, rows, len, k, largest, M, scratch);
 }
 
 /* ---------------------------------------------------------------------------------------------------------------- */
 /* sparsemax                                                                                                        */
 
 /*
- * Sparsemax along the middle axis of [outer, len, inner]: for each (o, t), α = max(z − τ, 0) with τ the threshold of
- * Martins & Astudillo (2016), on z − max z, in float64. sorted: scratch of len f64.
+ * Sparsemax of one column of len values at stride `inner`, on z − max z in float64: α = max(z − τ, 0) with τ the
+ * threshold of Martins & Astudillo (2016), found by support iteration (Michelot 1986: τ = (Σ_S z − 1)/|S| over the
+ * entries above the previous τ, until the support stops shrinking) for up to 64 entries, by sorting for longer
+ * columns. work: scratch of len f64.
  */
-EXPORT("sparsemax_mid")
-void sparsemax_mid(const f32 *z, int outer, int len, int inner, f32 *out, f64 *sorted) {
-  for (int o = 0; o < outer; o++) {
-    for (int t = 0; t < inner; t++) {
-      const f32 *zc = z + (long)o * len * inner + t;
-      f32 *oc = out + (long)o * len * inner + t;
-      /* shifted by the maximum (as the JavaScript op), insertion sort, descending (len is the number of groups) */
-      f64 mx = -__builtin_inf();
+static void sparsemax_col(const f32 *zc, int len, long inner, f32 *oc, f64 *work) {
+  f64 mx = -__builtin_inf();
+  for (int i = 0; i < len; i++)
+    if (zc[(long)i * inner] > mx) mx = zc[(long)i * inner];
+  f64 tau;
+  if (len <= 64) {
+    f64 S = 0;
+    for (int i = 0; i < len; i++) {
+      work[i] = (f64)zc[(long)i * inner] - mx;
+      S += work[i];
+    }
+    int K = len;
+    tau = (S - 1.0) / (f64)K;
+    for (;;) {
+      int k2 = 0;
+      f64 s2 = 0;
       for (int i = 0; i < len; i++)
-        if (zc[(long)i * inner] > mx) mx = zc[(long)i * inner];
-      for (int i = 0; i < len; i++) {
-        f64 v = (f64)zc[(long)i * inner] - mx;
-        int p = i;
-        while (p > 0 && sorted[p - 1] < v) {
-          sorted[p] = sorted[p - 1];
-          p--;
+        if (work[i] > tau) {
+          k2++;
+          s2 += work[i];
         }
-        sorted[p] = v;
+      if (k2 == K || k2 == 0) break;
+      K = k2;
+      tau = (s2 - 1.0) / (f64)k2;
+    }
+  } else {
+    for (int i = 0; i < len; i++) {
+      f64 v = (f64)zc[(long)i * inner] - mx;
+      int p = i;
+      while (p > 0 && work[p - 1] < v) {
+        work[p] = work[p - 1];
+        p--;
       }
-      f64 cum = 0, tauSum = 0;
-      int kz = 0;
-      for (int i = 0; i < len; i++) {
-        cum += sorted[i];
-        if (1.0 + (f64)(i + 1) * sorted[i] > cum) {
-          kz = i + 1;
-          tauSum = cum;
-        }
-      }
-      f64 tau = kz > 0 ? (tauSum - 1.0) / (f64)kz : 0.0;
-      for (int i = 0; i < len; i++) {
-        f64 v = ((f64)zc[(long)i * inner] - mx) - tau;
-        oc[(long)i * inner] = v > 0 ? (f32)v : 0.0f;
+      work[p] = v;
+    }
+    f64 cum = 0, tauSum = 0;
+    int kz = 0;
+    for (int i = 0; i < len; i++) {
+      cum += work[i];
+      if (1.0 + (f64)(i + 1) * work[i] > cum) {
+        kz = i + 1;
+        tauSum = cum;
       }
     }
+    tau = kz > 0 ? (tauSum - 1.0) / (f64)kz : 0.0;
   }
+  for (int i = 0; i < len; i++) {
+    f64 v = ((f64)zc[(long)i * inner] - mx) - tau;
+    oc[(long)i * inner] = v > 0 ? (f32)v : 0.0f;
+  }
+}
+
+/* Sparsemax along the middle axis of [outer, len, inner]. work: scratch of len f64. */
+EXPORT("sparsemax_mid")
+void sparsemax_mid(const f32 *z, int outer, int len, int inner, f32 *out, f64 *work) {
+  for (int o = 0; o < outer; o++)
+    for (int t = 0; t < inner; t++) sparsemax_col(z + (long)o * len * inner + t, len, inner, out + (long)o * len * inner + t, work);
 }
 
 /* ---------------------------------------------------------------------------------------------------------------- */
@@ -270,18 +358,21 @@ void mask_rows(const f32 *x, const int32_t *rows, int R, const f32 *masks, int d
  *   P = V[b, qs[i], :]·G + aBk[i]                       (p values)
  *   L[b, i, j] = P·V[b, j, :] + V[b, qs[i], :]·Abk[:, j] + abk[i, j]
  * with V [B, d, p], G [p, p], aBk [m | 1, p], Abk [p, d | 1], abk [m | 1, d | 1] (a size-1 axis broadcasts; the
- * row and column counts give the actual sizes). work: scratch of 2·p·d + 2·p f32.
+ * row and column counts give the actual sizes). work: scratch of 2·p·(d + 3) + 2·p + d + 8 f32.
  */
 EXPORT("gen_logits")
 void gen_logits(const f32 *V, int B, int d, int p, const int32_t *qs, int m, const f32 *G, const f32 *aBk, int aBkRows, const f32 *Abk, int AbkCols, const f32 *abk, int abkRows, int abkCols, f32 *L, f32 *work) {
-  f32 *ZT = work;              /* [2p, d]: rows 0..p) = V[b]ᵀ, rows p..2p) = Abk (broadcast over j) */
-  f32 *y = work + 2L * p * d;  /* [2p]: P, then V[b, qs[i], :] */
+  const int dp = (d + 3) & ~3; /* row stride of ZT, zero-padded to whole vectors */
+  f32 *ZT = work;              /* [2p, dp]: rows 0..p) = V[b]ᵀ, rows p..2p) = Abk (broadcast over j) */
+  f32 *y = work + 2L * p * dp; /* [2p]: P, then V[b, qs[i], :] */
+  f32 *row = y + 2 * p + 4;    /* [dp] (16-byte aligned: every part above is a multiple of 4 floats) */
+  for (long t = 0; t < 2L * p * dp; t++) ZT[t] = 0.0f;
   for (int q = 0; q < p; q++)
-    for (int j = 0; j < d; j++) ZT[(long)(p + q) * d + j] = Abk[(long)q * AbkCols + (AbkCols == 1 ? 0 : j)];
+    for (int j = 0; j < d; j++) ZT[(long)(p + q) * dp + j] = Abk[(long)q * AbkCols + (AbkCols == 1 ? 0 : j)];
   for (int b = 0; b < B; b++) {
     const f32 *Vb = V + (long)b * d * p;
     for (int j = 0; j < d; j++)
-      for (int q = 0; q < p; q++) ZT[(long)q * d + j] = Vb[(long)j * p + q];
+      for (int q = 0; q < p; q++) ZT[(long)q * dp + j] = Vb[(long)j * p + q];
     for (int i = 0; i < m; i++) {
       const f32 *vq = Vb + (long)qs[i] * p;
       const f32 *ab = aBk + (long)(aBkRows == 1 ? 0 : i) * p;
@@ -291,24 +382,89 @@ void gen_logits(const f32 *V, int B, int d, int p, const int32_t *qs, int m, con
         y[q] = s + ab[q];
         y[p + q] = vq[q];
       }
+      /* row = Σ_q y[q]·ZT[q, :], 16 columns at a time in registers */
+      int j0 = 0;
+      for (; j0 + 16 <= dp; j0 += 16) {
+        v128_t a0 = wasm_f32x4_splat(0.0f), a1 = a0, a2 = a0, a3 = a0;
+        for (int q = 0; q < 2 * p; q++) {
+          v128_t yq = wasm_f32x4_splat(y[q]);
+          const f32 *z = ZT + (long)q * dp + j0;
+          a0 = wasm_f32x4_add(a0, wasm_f32x4_mul(yq, wasm_v128_load(z)));
+          a1 = wasm_f32x4_add(a1, wasm_f32x4_mul(yq, wasm_v128_load(z + 4)));
+          a2 = wasm_f32x4_add(a2, wasm_f32x4_mul(yq, wasm_v128_load(z + 8)));
+          a3 = wasm_f32x4_add(a3, wasm_f32x4_mul(yq, wasm_v128_load(z + 12)));
+        }
+        wasm_v128_store(row + j0, a0);
+        wasm_v128_store(row + j0 + 4, a1);
+        wasm_v128_store(row + j0 + 8, a2);
+        wasm_v128_store(row + j0 + 12, a3);
+      }
+      for (; j0 < dp; j0 += 4) {
+        v128_t a0 = wasm_f32x4_splat(0.0f);
+        for (int q = 0; q < 2 * p; q++) a0 = wasm_f32x4_add(a0, wasm_f32x4_mul(wasm_f32x4_splat(y[q]), wasm_v128_load(ZT + (long)q * dp + j0)));
+        wasm_v128_store(row + j0, a0);
+      }
       f32 *Li = L + ((long)b * m + i) * d;
       const f32 *ak = abk + (long)(abkRows == 1 ? 0 : i) * abkCols;
-      for (int j = 0; j < d; j++) Li[j] = 0.0f;
-      for (int q = 0; q < 2 * p; q++) {
-        v128_t yq = wasm_f32x4_splat(y[q]);
-        const f32 *z = ZT + (long)q * d;
-        int j = 0;
-        for (; j + 4 <= d; j += 4) wasm_v128_store(Li + j, wasm_f32x4_add(wasm_v128_load(Li + j), wasm_f32x4_mul(yq, wasm_v128_load(z + j))));
-        for (; j < d; j++) Li[j] += y[q] * z[j];
-      }
-      for (int j = 0; j < d; j++) Li[j] += ak[abkCols == 1 ? 0 : j];
+      if (abkCols == 1)
+        for (int j = 0; j < d; j++) Li[j] = row[j] + ak[0];
+      else
+        for (int j = 0; j < d; j++) Li[j] = row[j] + ak[j];
     }
   }
 }
 
-/* Y [n, C] = X [n, k] · W [k, C] (row-major), accumulated over k in order, 4 columns at a time. */
+/*
+ * Y [n, C] = X [n, k] · W [k, C] (row-major). Few columns and long rows (e.g. pooled hidden states against class
+ * queries): dot products of X's rows with W's columns (transposed into WT: scratch of k·(C + 3) f32) in four partial
+ * sums; up to 16 columns: each output row accumulated in registers; otherwise rows of W accumulated into Y, 4 columns
+ * at a time.
+ */
 EXPORT("matmul_rows")
-void matmul_rows(const f32 *X, int n, int k, const f32 *W, int C, f32 *Y) {
+void matmul_rows(const f32 *X, int n, int k, const f32 *W, int C, f32 *Y, f32 *WT) {
+  if (C < 32 && k >= 32) {
+    for (int q = 0; q < k; q++)
+      for (int c = 0; c < C; c++) WT[(long)c * k + q] = W[(long)q * C + c];
+    for (int r = 0; r < n; r++) {
+      const f32 *x = X + (long)r * k;
+      for (int c = 0; c < C; c++) {
+        const f32 *w = WT + (long)c * k;
+        v128_t acc = wasm_f32x4_splat(0.0f);
+        int q = 0;
+        for (; q + 4 <= k; q += 4) acc = wasm_f32x4_add(acc, wasm_f32x4_mul(wasm_v128_load(x + q), wasm_v128_load(w + q)));
+        f32 s = (wasm_f32x4_extract_lane(acc, 0) + wasm_f32x4_extract_lane(acc, 1)) + (wasm_f32x4_extract_lane(acc, 2) + wasm_f32x4_extract_lane(acc, 3));
+        for (; q < k; q++) s += x[q] * w[q];
+        Y[(long)r * C + c] = s;
+      }
+    }
+    return;
+  }
+  if (C <= 16) {
+    /* W padded to whole vectors (WT: [k, C4]); each output row in up to four registers */
+    const int C4 = (C + 3) & ~3;
+    for (int q = 0; q < k; q++)
+      for (int c = 0; c < C4; c++) WT[(long)q * C4 + c] = c < C ? W[(long)q * C + c] : 0.0f;
+    f32 out[16] __attribute__((aligned(16)));
+    for (int r = 0; r < n; r++) {
+      const f32 *x = X + (long)r * k;
+      v128_t a0 = wasm_f32x4_splat(0.0f), a1 = a0, a2 = a0, a3 = a0;
+      for (int q = 0; q < k; q++) {
+        v128_t xq = wasm_f32x4_splat(x[q]);
+        const f32 *w = WT + (long)q * C4;
+        a0 = wasm_f32x4_add(a0, wasm_f32x4_mul(xq, wasm_v128_load(w)));
+        if (C4 > 4) a1 = wasm_f32x4_add(a1, wasm_f32x4_mul(xq, wasm_v128_load(w + 4)));
+        if (C4 > 8) a2 = wasm_f32x4_add(a2, wasm_f32x4_mul(xq, wasm_v128_load(w + 8)));
+        if (C4 > 12) a3 = wasm_f32x4_add(a3, wasm_f32x4_mul(xq, wasm_v128_load(w + 12)));
+      }
+      wasm_v128_store(out, a0);
+      wasm_v128_store(out + 4, a1);
+      wasm_v128_store(out + 8, a2);
+      wasm_v128_store(out + 12, a3);
+      f32 *y = Y + (long)r * C;
+      for (int c = 0; c < C; c++) y[c] = out[c];
+    }
+    return;
+  }
   for (int r = 0; r < n; r++) {
     const f32 *x = X + (long)r * k;
     f32 *y = Y + (long)r * C;
@@ -320,5 +476,38 @@ void matmul_rows(const f32 *X, int n, int k, const f32 *W, int C, f32 *Y) {
       for (; c + 4 <= C; c += 4) wasm_v128_store(y + c, wasm_f32x4_add(wasm_v128_load(y + c), wasm_f32x4_mul(xq, wasm_v128_load(w + c))));
       for (; c < C; c++) y[c] += x[q] * w[c];
     }
+  }
+}
+
+/*
+ * The sparsemax selector at inference: S = keys [B·m, k] · u [k, C] (as matmul_rows), then α = sparsemax of S over the
+ * m groups, per example and class. S: scratch of B·m·C f32; work: scratch of m f64; uT: scratch of k·C f32.
+ */
+EXPORT("select_sparsemax")
+void select_sparsemax(const f32 *keys, int B, int m, int k, const f32 *u, int C, f32 *alpha, f32 *S, f64 *work, f32 *uT) {
+  matmul_rows(keys, B * m, k, u, C, S, uT);
+  sparsemax_mid(S, B, m, C, alpha, work);
+}
+
+/*
+ * SOP's output at inference: ẑ = c_j·z_j, α ⊙ ẑ and y = Σ_j α ⊙ ẑ (float32 products; the sum over groups in float64)
+ * for z, α [B, m, C] and c [B, m].
+ */
+EXPORT("sop_combine")
+void sop_combine(const f32 *z, const f32 *alpha, const f32 *scales, int B, int m, int C, f32 *zh, f32 *ct, f32 *y, f64 *acc) {
+  for (int b = 0; b < B; b++) {
+    for (int c = 0; c < C; c++) acc[c] = 0;
+    for (int j = 0; j < m; j++) {
+      const long o = ((long)b * m + j) * C;
+      const f32 s = scales[(long)b * m + j];
+      for (int c = 0; c < C; c++) {
+        f32 v = z[o + c] * s;
+        zh[o + c] = v;
+        f32 w = alpha[o + c] * v;
+        ct[o + c] = w;
+        acc[c] += w;
+      }
+    }
+    for (int c = 0; c < C; c++) y[(long)b * C + c] = (f32)acc[c];
   }
 }

@@ -24,7 +24,9 @@ interface KernelExports {
   sparsemax_mid(z: number, outer: number, len: number, inner: number, out: number, sorted: number): void;
   mask_rows(x: number, rows: number, R: number, masks: number, d: number, map: number, hw: number, C: number, base: number, out: number, expanded: number): void;
   gen_logits(V: number, B: number, d: number, p: number, qs: number, m: number, G: number, aBk: number, aBkRows: number, Abk: number, AbkCols: number, abk: number, abkRows: number, abkCols: number, L: number, work: number): void;
-  matmul_rows(X: number, n: number, k: number, W: number, C: number, Y: number): void;
+  matmul_rows(X: number, n: number, k: number, W: number, C: number, Y: number, WT: number): void;
+  select_sparsemax(keys: number, B: number, m: number, k: number, u: number, C: number, alpha: number, S: number, work: number, uT: number): void;
+  sop_combine(z: number, alpha: number, scales: number, B: number, m: number, C: number, zh: number, ct: number, y: number, acc: number): void;
 }
 
 type Array32 = Float32Array | Int32Array;
@@ -119,7 +121,7 @@ export function topkMassKernel(k: Kernels, logits: Float32Array, len: number, kk
   const pA = k.alloc(logits.byteLength);
   const pM = k.alloc(logits.byteLength);
   const pC = k.alloc(rows * 4);
-  const pK = k.alloc(Math.max(1, len) * 8);
+  const pK = k.alloc(256 + 4 * len);
   k.exports.topk_mass(pL, rows, len, kk, largest ? 1 : 0, pA, pM, pC, pK);
   return { a: k.read(pA, logits.length), M: k.read(pM, logits.length), c: k.read(pC, rows) };
 }
@@ -130,7 +132,7 @@ export function topkMaskKernel(k: Kernels, v: Float32Array, len: number, kk: num
   k.reset();
   const pV = k.put(v);
   const pM = k.alloc(v.byteLength);
-  const pK = k.alloc(Math.max(1, len) * 8);
+  const pK = k.alloc(256 + 4 * len);
   k.exports.topk_mask(pV, rows, len, kk, largest ? 1 : 0, pM, pK);
   return k.read(pM, v.length);
 }
@@ -179,7 +181,8 @@ export function matmulRowsKernel(k: Kernels, X: Float32Array, n: number, kk: num
   const pX = k.put(X);
   const pW = k.put(W);
   const pY = k.alloc(n * C * 4);
-  k.exports.matmul_rows(pX, n, kk, pW, C, pY);
+  const pT = k.alloc(kk * (C + 3) * 4);
+  k.exports.matmul_rows(pX, n, kk, pW, C, pY, pT);
   return k.read(pY, n * C);
 }
 
@@ -214,10 +217,47 @@ export function genLogitsKernel(k: Kernels, o: GenLogitsOperands): Float32Array 
   const pA = k.put(o.Abk);
   const pab = k.put(o.abk);
   const pL = k.alloc(B * m * d * 4);
-  const pW = k.alloc((2 * p * d + 2 * p) * 4);
+  const pW = k.alloc((2 * p * (d + 3) + 2 * p + d + 8) * 4);
   const aBkRows = o.aBk.length / p;
   const AbkCols = o.Abk.length / p;
   const abkRows = o.abk.length / o.abkCols;
   k.exports.gen_logits(pV, B, d, p, pQ, m, pG, pa, aBkRows, pA, AbkCols, pab, abkRows, o.abkCols, pL, pW);
   return k.read(pL, B * m * d);
+}
+
+/** The sparsemax selector at inference: α [B, m, C] = sparsemax over groups of keys [B·m, kk] · u [kk, C]. */
+export function selectSparsemaxKernel(k: Kernels, keys: Float32Array, B: number, m: number, kk: number, u: Float32Array, C: number): Float32Array {
+  k.reset();
+  const pK = k.put(keys);
+  const pU = k.put(u);
+  const pA = k.alloc(B * m * C * 4);
+  const pS = k.alloc(B * m * C * 4);
+  const pW = k.alloc(Math.max(1, m) * 8);
+  const pT = k.alloc(kk * (C + 3) * 4);
+  k.exports.select_sparsemax(pK, B, m, kk, pU, C, pA, pS, pW, pT);
+  return k.read(pA, B * m * C);
+}
+
+export interface Combined {
+  /** ẑ = c·z [B, m, C]. */
+  scaled: Float32Array;
+  /** α ⊙ ẑ [B, m, C]. */
+  contributions: Float32Array;
+  /** Σ_j α ⊙ ẑ [B, C]. */
+  output: Float32Array;
+}
+
+/** SOP's output from the group outputs z and weights α [B, m, C] and the scales c [B, m]. */
+export function sopCombineKernel(k: Kernels, z: Float32Array, alpha: Float32Array, scales: Float32Array, B: number, m: number, C: number): Combined {
+  k.reset();
+  const pz = k.put(z);
+  const pa = k.put(alpha);
+  const ps = k.put(scales);
+  const n = B * m * C;
+  const pzh = k.alloc(n * 4);
+  const pct = k.alloc(n * 4);
+  const py = k.alloc(B * C * 4);
+  const pacc = k.alloc(Math.max(1, C) * 8);
+  k.exports.sop_combine(pz, pa, ps, B, m, C, pzh, pct, py, pacc);
+  return { scaled: k.read(pzh, n), contributions: k.read(pct, n), output: k.read(py, B * C) };
 }

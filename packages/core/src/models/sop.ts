@@ -11,6 +11,7 @@ import type { GroupGenerator, GroupGeneratorFactory } from '../group-generator.j
 import type { GroupSelector, GroupSelectorFactory } from '../group-selector.js';
 import { AttentionGroupGenerator, attentionGeneratorFactory, checkInt } from './attention-generator.js';
 import { sparsemaxSelectorFactory } from './sparsemax-selector.js';
+import { kernels, sopCombineKernel } from '../kernels/index.js';
 
 /** `model: {use: sop, ...}` options (methods §2, §9). */
 export interface SopOptions {
@@ -297,6 +298,11 @@ export class SopModel {
     const C = this.numOutputs;
     const weights = this.selector.select(keys);
     const W = weights.data;
+    const kern = kernels();
+    if (kern) {
+      const r = sopCombineKernel(kern, z, W, scales, B, m, C);
+      return { weights, scaledOutputs: new Tensor(r.scaled, [B, m, C]), contributions: new Tensor(r.contributions, [B, m, C]), output: new Tensor(r.output, [B, C]) };
+    }
     const zh = new Float32Array(B * m * C);
     const ct = new Float32Array(B * m * C);
     const y = new Float32Array(B * C);

@@ -3,7 +3,7 @@ import type { GroupSelector, GroupSelectorFactory } from '../group-selector.js';
 import { UserError } from '../errors.js';
 import { ParamCache } from './param-cache.js';
 import { Tensor, parameter, matmul, matmulNT, scale, sparsemax, normalInit, eye, isGradEnabled } from '../autograd/index.js';
-import { kernels, matmulRowsKernel } from '../kernels/index.js';
+import { kernels, selectSparsemaxKernel } from '../kernels/index.js';
 
 export interface SparsemaxSelectorOptions {
   /** γ_s. Default 1. */
@@ -65,10 +65,10 @@ export class SparsemaxGroupSelector implements GroupSelector {
     });
     const kern = isGradEnabled() ? null : kernels();
     if (kern && keys.ndim === 3) {
-      // inference: the [B·m, k] × [k, C] product in one WebAssembly call
+      // inference: the [B·m, k] × [k, C] product and the sparsemax in one WebAssembly call
       const [B, m, k] = keys.shape;
       const C = u.shape[1];
-      return sparsemax(new Tensor(matmulRowsKernel(kern, keys.data, B * m, k, u.data, C), [B, m, C]), 1);
+      return new Tensor(selectSparsemaxKernel(kern, keys.data, B, m, k, u.data, C), [B, m, C]);
     }
     return sparsemax(matmul(keys, u), 1); // α over groups, per class [B, m, C]
   }

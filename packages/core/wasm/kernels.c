@@ -311,11 +311,51 @@ static void sparsemax_col(const f32 *zc, int len, long inner, f32 *oc, f64 *work
   }
 }
 
-/* Sparsemax along the middle axis of [outer, len, inner]. work: scratch of len f64. */
+/*
+ * sparsemax_col for two adjacent columns at once (one per float64 lane; len ≤ 64): the same operations in the same
+ * order per lane, so the same bits. work: scratch of 2·len f64.
+ */
+static void sparsemax_pair(const f32 *zc, int len, long inner, f32 *oc, f64 *work) {
+  v128_t mx = wasm_f64x2_splat(-__builtin_inf());
+  for (int i = 0; i < len; i++) mx = wasm_f64x2_pmax(mx, wasm_f64x2_promote_low_f32x4(wasm_v128_load64_zero(zc + (long)i * inner)));
+  v128_t S = wasm_f64x2_splat(0.0);
+  for (int i = 0; i < len; i++) {
+    v128_t w = wasm_f64x2_sub(wasm_f64x2_promote_low_f32x4(wasm_v128_load64_zero(zc + (long)i * inner)), mx);
+    wasm_v128_store(work + 2 * i, w);
+    S = wasm_f64x2_add(S, w);
+  }
+  const v128_t one = wasm_f64x2_splat(1.0);
+  v128_t K = wasm_f64x2_splat((f64)len);
+  v128_t tau = wasm_f64x2_div(wasm_f64x2_sub(S, one), K);
+  for (;;) {
+    v128_t k2 = wasm_f64x2_splat(0.0), s2 = wasm_f64x2_splat(0.0);
+    for (int i = 0; i < len; i++) {
+      v128_t w = wasm_v128_load(work + 2 * i);
+      v128_t gt = wasm_f64x2_gt(w, tau);
+      k2 = wasm_f64x2_add(k2, wasm_v128_and(gt, one));
+      s2 = wasm_f64x2_add(s2, wasm_v128_and(gt, w));
+    }
+    v128_t same = wasm_f64x2_eq(k2, K);
+    if (wasm_i64x2_all_true(same)) break;
+    /* lanes whose support stopped shrinking keep their τ (further passes would find the same support) */
+    tau = wasm_v128_bitselect(tau, wasm_f64x2_div(wasm_f64x2_sub(s2, one), k2), same);
+    K = k2;
+  }
+  for (int i = 0; i < len; i++) {
+    v128_t v = wasm_f64x2_max(wasm_f64x2_sub(wasm_v128_load(work + 2 * i), tau), wasm_f64x2_splat(0.0));
+    wasm_v128_store64_lane(oc + (long)i * inner, wasm_f32x4_demote_f64x2_zero(v), 0);
+  }
+}
+
+/* Sparsemax along the middle axis of [outer, len, inner]. work: scratch of 2·len f64. */
 EXPORT("sparsemax_mid")
 void sparsemax_mid(const f32 *z, int outer, int len, int inner, f32 *out, f64 *work) {
-  for (int o = 0; o < outer; o++)
-    for (int t = 0; t < inner; t++) sparsemax_col(z + (long)o * len * inner + t, len, inner, out + (long)o * len * inner + t, work);
+  for (int o = 0; o < outer; o++) {
+    int t = 0;
+    if (len <= 64)
+      for (; t + 2 <= inner; t += 2) sparsemax_pair(z + (long)o * len * inner + t, len, inner, out + (long)o * len * inner + t, work);
+    for (; t < inner; t++) sparsemax_col(z + (long)o * len * inner + t, len, inner, out + (long)o * len * inner + t, work);
+  }
 }
 
 /* ---------------------------------------------------------------------------------------------------------------- */
@@ -510,4 +550,14 @@ void sop_combine(const f32 *z, const f32 *alpha, const f32 *scales, int B, int m
     }
     for (int c = 0; c < C; c++) y[(long)b * C + c] = (f32)acc[c];
   }
+}
+
+/*
+ * The attention generator's inference in one call: gen_logits into L (scratch of B·m·d f32), then topk_mass over its
+ * B·m rows of d logits. work: as gen_logits; scratch: as topk_mass.
+ */
+EXPORT("gen_topk")
+void gen_topk(const f32 *V, int B, int d, int p, const int32_t *qs, int m, const f32 *G, const f32 *aBk, int aBkRows, const f32 *Abk, int AbkCols, const f32 *abk, int abkRows, int abkCols, f32 *L, f32 *work, int k, int largest, f32 *a, f32 *M, f32 *c, int32_t *scratch) {
+  gen_logits(V, B, d, p, qs, m, G, aBk, aBkRows, Abk, AbkCols, abk, abkRows, abkCols, L, work);
+  topk_mass(L, B * m, d, k, largest, a, M, c, scratch);
 }

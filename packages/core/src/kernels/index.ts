@@ -24,6 +24,7 @@ interface KernelExports {
   sparsemax_mid(z: number, outer: number, len: number, inner: number, out: number, sorted: number): void;
   mask_rows(x: number, rows: number, R: number, masks: number, d: number, map: number, hw: number, C: number, base: number, out: number, expanded: number): void;
   gen_logits(V: number, B: number, d: number, p: number, qs: number, m: number, G: number, aBk: number, aBkRows: number, Abk: number, AbkCols: number, abk: number, abkRows: number, abkCols: number, L: number, work: number): void;
+  gen_topk(V: number, B: number, d: number, p: number, qs: number, m: number, G: number, aBk: number, aBkRows: number, Abk: number, AbkCols: number, abk: number, abkRows: number, abkCols: number, L: number, work: number, k: number, largest: number, a: number, M: number, c: number, scratch: number): void;
   matmul_rows(X: number, n: number, k: number, W: number, C: number, Y: number, WT: number): void;
   select_sparsemax(keys: number, B: number, m: number, k: number, u: number, C: number, alpha: number, S: number, work: number, uT: number): void;
   sop_combine(z: number, alpha: number, scales: number, B: number, m: number, C: number, zh: number, ct: number, y: number, acc: number): void;
@@ -142,7 +143,7 @@ export function sparsemaxKernel(k: Kernels, z: Float32Array, outer: number, len:
   k.reset();
   const pZ = k.put(z);
   const pO = k.alloc(z.byteLength);
-  const pS = k.alloc(Math.max(1, len) * 8);
+  const pS = k.alloc(Math.max(1, len) * 16);
   k.exports.sparsemax_mid(pZ, outer, len, inner, pO, pS);
   return k.read(pO, z.length);
 }
@@ -232,7 +233,7 @@ export function selectSparsemaxKernel(k: Kernels, keys: Float32Array, B: number,
   const pU = k.put(u);
   const pA = k.alloc(B * m * C * 4);
   const pS = k.alloc(B * m * C * 4);
-  const pW = k.alloc(Math.max(1, m) * 8);
+  const pW = k.alloc(Math.max(1, m) * 16);
   const pT = k.alloc(kk * (C + 3) * 4);
   k.exports.select_sparsemax(pK, B, m, kk, pU, C, pA, pS, pW, pT);
   return k.read(pA, B * m * C);
@@ -260,4 +261,26 @@ export function sopCombineKernel(k: Kernels, z: Float32Array, alpha: Float32Arra
   const pacc = k.alloc(Math.max(1, C) * 8);
   k.exports.sop_combine(pz, pa, ps, B, m, C, pzh, pct, py, pacc);
   return { scaled: k.read(pzh, n), contributions: k.read(pct, n), output: k.read(py, B * C) };
+}
+
+/** The generator's logits (as {@link genLogitsKernel}) and then softmax + top-k + scale (as {@link topkMassKernel}) in one call. */
+export function genTopkKernel(k: Kernels, o: GenLogitsOperands, kk: number, largest: boolean): TopkMassValues {
+  const m = o.qs.length;
+  const { B, d, p } = o;
+  const n = B * m * d;
+  k.reset();
+  const pV = k.put(o.V);
+  const pQ = k.put(o.qs);
+  const pG = k.put(o.G);
+  const pa = k.put(o.aBk);
+  const pA = k.put(o.Abk);
+  const pab = k.put(o.abk);
+  const pL = k.alloc(n * 4);
+  const pW = k.alloc((2 * p * (d + 3) + 2 * p + d + 8) * 4);
+  const pAt = k.alloc(n * 4);
+  const pM = k.alloc(n * 4);
+  const pC = k.alloc(B * m * 4);
+  const pK = k.alloc(256 + 4 * d);
+  k.exports.gen_topk(pV, B, d, p, pQ, m, pG, pa, o.aBk.length / p, pA, o.Abk.length / p, pab, o.abk.length / o.abkCols, o.abkCols, pL, pW, kk, largest ? 1 : 0, pAt, pM, pC, pK);
+  return { a: k.read(pAt, n), M: k.read(pM, n), c: k.read(pC, B * m) };
 }

@@ -21,7 +21,7 @@ import {
 } from '../autograd/index.js';
 import { firstRows } from '../inputs.js';
 import { ParamCache } from './param-cache.js';
-import { kernels, genLogitsKernel } from '../kernels/index.js';
+import { kernels, genLogitsKernel, genTopkKernel } from '../kernels/index.js';
 
 export interface AttentionGeneratorOptions {
   /** Generator heads (trained one after another, all used at inference). Default 1. */
@@ -145,6 +145,33 @@ export class AttentionGroupGenerator implements GroupGenerator {
   }
 
   /**
+   * The parameter-only products of the factored logits (see {@link headLogits}) for head h and query features qs, or
+   * undefined when building E, Q and K needs fewer multiply-adds (or the embeddings come from the backbone). Reused
+   * between inference calls while the parameters are unchanged.
+   */
+  private factoredProducts(h: number, qs: Int32Array): { G: Tensor; aBk: Tensor; Abk: Tensor; abk: Tensor } | undefined {
+    if (this.embeddingMode !== 'projection') return undefined;
+    const Wq = this.params[`heads.${h}.query`];
+    const Wk = this.params[`heads.${h}.key`];
+    const Wp = this.params['proj.weight'];
+    const bias = this.params['proj.bias'];
+    const pos = this.params['pos'];
+    // multiply-adds per example of the two forms (the factored one wins when p is below the embedding width)
+    const [p, e, d, m] = [this.valueDim, this.embedDim, this.numFeatures, qs.length];
+    if (m * p * (p + 2 * d) >= d * p * e + (m + d) * e * e + m * d * e) return undefined;
+    const used = pos ? [Wp, bias, pos, Wq, Wk] : [Wp, bias, Wq, Wk];
+    return this.cache.get(`${h}:${qs.join(',')}`, used, () => {
+      const base = pos ? add(pos, bias) : reshape(bias, [1, this.embedDim]); // [d | 1, e]
+      const baseQ = pos ? indexSelect(base, 0, qs) : base; // [m | 1, e]
+      const A = scale(matmul(Wp, Wq), this.gammaG); // [p, e]
+      const Bk = matmul(Wp, Wk); // [p, e]
+      const a = scale(matmul(baseQ, Wq), this.gammaG); // [m | 1, e]
+      const bk = matmul(base, Wk); // [d | 1, e]
+      return { G: matmulNT(A, Bk), aBk: matmulNT(a, Bk), Abk: matmulNT(A, bk), abk: matmulNT(a, bk) };
+    });
+  }
+
+  /**
    * Attention logits γ_g·Q·Kᵀ [B, |qs|, d] of head h for the query features `qs`.
    *
    * Projection embeddings are E = V·W_p + b (b = bias + position embedding [d, e]) for the raw feature values
@@ -165,27 +192,14 @@ export class AttentionGroupGenerator implements GroupGenerator {
       return scale(matmulNT(Q, K), this.gammaG);
     }
     const V = src.values!;
-    const Wp = this.params['proj.weight'];
-    const bias = this.params['proj.bias'];
-    const pos = this.params['pos'];
-    // multiply-adds per example of the two forms (the factored one wins when p is below the embedding width)
-    const [p, e, d, m] = [this.valueDim, this.embedDim, this.numFeatures, qs.length];
-    if (m * p * (p + 2 * d) >= d * p * e + (m + d) * e * e + m * d * e) {
-      let emb = add(matmul(V, Wp), bias);
-      if (pos) emb = add(emb, pos);
+    const [p, d, m] = [this.valueDim, this.numFeatures, qs.length];
+    const products = this.factoredProducts(h, qs);
+    if (!products) {
+      let emb = add(matmul(V, this.params['proj.weight']), this.params['proj.bias']);
+      if (this.params['pos']) emb = add(emb, this.params['pos']);
       return this.headLogits(h, qs, { embeddings: emb });
     }
-    // parameter-only products (reused between inference calls while the parameters are unchanged)
-    const used = pos ? [Wp, bias, pos, Wq, Wk] : [Wp, bias, Wq, Wk];
-    const { G, aBk, Abk, abk } = this.cache.get(`${h}:${qs.join(',')}`, used, () => {
-      const base = pos ? add(pos, bias) : reshape(bias, [1, this.embedDim]); // [d | 1, e]
-      const baseQ = pos ? indexSelect(base, 0, qs) : base; // [m | 1, e]
-      const A = scale(matmul(Wp, Wq), this.gammaG); // [p, e]
-      const Bk = matmul(Wp, Wk); // [p, e]
-      const a = scale(matmul(baseQ, Wq), this.gammaG); // [m | 1, e]
-      const bk = matmul(base, Wk); // [d | 1, e]
-      return { G: matmulNT(A, Bk), aBk: matmulNT(a, Bk), Abk: matmulNT(A, bk), abk: matmulNT(a, bk) };
-    });
+    const { G, aBk, Abk, abk } = products;
     if (!isGradEnabled()) {
       // inference: one WebAssembly kernel for the whole product, else the same sums added in place
       const kern = kernels();
@@ -216,6 +230,9 @@ export class AttentionGroupGenerator implements GroupGenerator {
   private attend(src: { values?: Tensor; embeddings?: Tensor }, inputs: Inputs, heads: Int32Array, queries: Int32Array, n: number, deletion: boolean): { attention: Tensor; masks: Tensor; scales: Tensor } {
     const d = this.numFeatures;
     const B = inputs.x.shape[0];
+    const valid = this.context.space.validFeatures?.(inputs);
+    const fused = this.fusedInference(src, heads, queries, n, deletion, B, !!valid && valid.some((v) => v === 0));
+    if (fused) return fused;
     const parts: Tensor[] = [];
     for (let h = 0; h < this.numHeads; h++) {
       let count = 0;
@@ -226,7 +243,6 @@ export class AttentionGroupGenerator implements GroupGenerator {
       parts.push(this.headLogits(h, qs, src));
     }
     let logits = parts.length === 1 ? parts[0] : concat(parts, 1);
-    const valid = this.context.space.validFeatures?.(inputs);
     if (valid) {
       const bias = new Float32Array(B * d);
       let any = false;
@@ -236,6 +252,33 @@ export class AttentionGroupGenerator implements GroupGenerator {
     if (this.blurOpt) logits = blur(logits, this.context.space.grid, this.blurOpt.kernel, this.blurOpt.sigma);
     // a = softmax over features, M = top-n of a, c = 2·Σ_top a − 1 (one fused pass per row; c carries the gradient)
     return topkMass(logits, n, !deletion);
+  }
+
+  /**
+   * Inference in one WebAssembly call (logits, softmax, top-k, scale) when the groups come from one head, the
+   * embeddings are projections in the factored form, nothing is blurred and every feature is valid; undefined
+   * otherwise (then the general path runs). Same values as the general path's kernels.
+   */
+  private fusedInference(
+    src: { values?: Tensor; embeddings?: Tensor },
+    heads: Int32Array,
+    queries: Int32Array,
+    n: number,
+    deletion: boolean,
+    B: number,
+    someInvalid: boolean,
+  ): { attention: Tensor; masks: Tensor; scales: Tensor } | undefined {
+    if (isGradEnabled() || !src.values || this.blurOpt || someInvalid || heads.length === 0) return undefined;
+    const h = heads[0];
+    for (let i = 1; i < heads.length; i++) if (heads[i] !== h) return undefined;
+    const kern = kernels();
+    if (!kern) return undefined;
+    const products = this.factoredProducts(h, queries);
+    if (!products) return undefined;
+    const { G, aBk, Abk, abk } = products;
+    const [d, p, m] = [this.numFeatures, this.valueDim, queries.length];
+    const r = genTopkKernel(kern, { V: src.values.data, B, d, p, qs: queries, G: G.data, aBk: aBk.data, Abk: Abk.data, abk: abk.data, abkCols: abk.shape[1] }, n, !deletion);
+    return { attention: new Tensor(r.a, [B, m, d]), masks: new Tensor(r.M, [B, m, d]), scales: new Tensor(r.c, [B, m]) };
   }
 }
 

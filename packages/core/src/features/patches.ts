@@ -87,33 +87,48 @@ export class PatchesSpace implements FeatureSpace {
   featureValues(inputs: Inputs): FloatTensor {
     checkRowShape(inputs, this.rowShape, 'patches');
     const B = inputs.x.shape[0];
-    const [ph, pw] = this.patch;
-    const [gh, gw] = this.grid;
-    const C = this.channels;
-    const H = this.height;
-    const W = this.width;
-    const p = C * ph * pw;
+    const p = this.channels * this.patch[0] * this.patch[1];
     const d = this.numFeatures;
     const x = floatValues(inputs.x);
-    const out = new Float32Array(B * d * p);
+    const row = this.channels * this.height * this.width;
+    const idx = this.valueIndex();
+    const n = d * p;
+    const out = new Float32Array(B * n);
     for (let b = 0; b < B; b++) {
-      for (let gr = 0; gr < gh; gr++) {
-        for (let gc = 0; gc < gw; gc++) {
-          const o = (b * d + gr * gw + gc) * p;
-          const n = Math.min(pw, W - gc * pw);
-          for (let c = 0; c < C; c++) {
-            for (let dy = 0; dy < ph; dy++) {
-              const y = gr * ph + dy;
-              if (y >= H) break;
-              const src = ((b * C + c) * H + y) * W + gc * pw;
-              const dst = o + (c * ph + dy) * pw;
-              for (let k = 0; k < n; k++) out[dst + k] = x[src + k];
-            }
+      const o = b * n;
+      const xo = b * row;
+      for (let t = 0; t < n; t++) {
+        const i = idx[t];
+        if (i >= 0) out[o + t] = x[xo + i];
+      }
+    }
+    return { data: out, shape: [B, d, p] };
+  }
+
+  private valueIdx?: Int32Array;
+
+  /** For each of the d·p feature values of a row, its offset in the row (c, y, x), or −1 for padding (partial edge patches). */
+  private valueIndex(): Int32Array {
+    if (this.valueIdx) return this.valueIdx;
+    const [ph, pw] = this.patch;
+    const [gh, gw] = this.grid;
+    const [C, H, W] = [this.channels, this.height, this.width];
+    const p = C * ph * pw;
+    const idx = new Int32Array(this.numFeatures * p).fill(-1);
+    for (let gr = 0; gr < gh; gr++) {
+      for (let gc = 0; gc < gw; gc++) {
+        const o = (gr * gw + gc) * p;
+        for (let c = 0; c < C; c++) {
+          for (let dy = 0; dy < ph; dy++) {
+            const y = gr * ph + dy;
+            if (y >= H) break;
+            for (let k = 0; k < pw && gc * pw + k < W; k++) idx[o + (c * ph + dy) * pw + k] = (c * H + y) * W + gc * pw + k;
           }
         }
       }
     }
-    return { data: out, shape: [B, d, p] };
+    this.valueIdx = idx;
+    return idx;
   }
 }
 

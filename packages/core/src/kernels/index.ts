@@ -36,10 +36,17 @@ type Array32 = Float32Array | Int32Array;
 export class Kernels {
   private readonly base: number;
   private top: number;
+  /** Views of the whole memory, renewed when it grows (growing detaches the old buffer). */
+  private buf: ArrayBuffer;
+  private u8: Uint8Array;
+  private f32all: Float32Array;
 
   constructor(readonly exports: KernelExports) {
     this.base = (exports.__heap_base.value + 15) & ~15;
     this.top = this.base;
+    this.buf = exports.memory.buffer;
+    this.u8 = new Uint8Array(this.buf);
+    this.f32all = new Float32Array(this.buf);
   }
 
   /** Start a new call: everything allocated before is free again. */
@@ -51,30 +58,36 @@ export class Kernels {
   alloc(bytes: number): number {
     const p = this.top;
     this.top = (p + bytes + 15) & ~15;
-    const mem = this.exports.memory;
-    if (this.top > mem.buffer.byteLength) mem.grow(Math.ceil((this.top - mem.buffer.byteLength) / 65536));
+    if (this.top > this.buf.byteLength) {
+      const mem = this.exports.memory;
+      mem.grow(Math.ceil((this.top - this.buf.byteLength) / 65536));
+      this.buf = mem.buffer;
+      this.u8 = new Uint8Array(this.buf);
+      this.f32all = new Float32Array(this.buf);
+    }
     return p;
   }
 
   /** Copy `a` into fresh memory; returns its offset. */
   put(a: Array32): number {
     const p = this.alloc(a.byteLength);
-    new Uint8Array(this.exports.memory.buffer, p, a.byteLength).set(new Uint8Array(a.buffer, a.byteOffset, a.byteLength));
+    if (a instanceof Float32Array) this.f32all.set(a, p >> 2);
+    else this.u8.set(new Uint8Array(a.buffer, a.byteOffset, a.byteLength), p);
     return p;
   }
 
   f32(p: number, n: number): Float32Array {
-    return new Float32Array(this.exports.memory.buffer, p, n);
+    return this.f32all.subarray(p >> 2, (p >> 2) + n);
   }
 
   /** Copy n float32 values at offset p into `out` (or a new array). */
   read(p: number, n: number, out?: Float32Array): Float32Array {
-    const view = this.f32(p, n);
+    const i = p >> 2;
     if (out) {
-      out.set(view);
+      out.set(this.f32all.subarray(i, i + n));
       return out;
     }
-    return view.slice();
+    return this.f32all.slice(i, i + n);
   }
 }
 

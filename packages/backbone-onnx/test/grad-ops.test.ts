@@ -266,6 +266,8 @@ describe('gradient model structure', () => {
     { shape: [2, 2, 4, 5], kernel: [2, 2] },
     { shape: [2, 2, 4, 6], kernel: [2, 2] },
     { shape: [1, 3, 6, 4], kernel: [3, 2] },
+    // C·H·W > 65536: the window priorities are not repeated over the channels.
+    { shape: [1, 5, 128, 104], kernel: [2, 2] },
   ])('MaxPool gradients go to the first maximum of tied windows, like MaxPool Indices ($shape, $kernel)', async ({ shape, kernel }) => {
     const size = shape.reduce((a, b) => a * b, 1);
     const x = new Float32Array(size).map((_, i) => (i % 7 < 3 ? 1 : (i % 5) * 0.25));
@@ -339,6 +341,31 @@ describe('gradient model structure', () => {
         expect((res.a_grad.data as Float32Array)[r * 3 + i]).toBeCloseTo(expected * (1 - Math.tanh(a[r * 3 + i]) ** 2), 5);
       }
     }
+  });
+
+  it.each([
+    { name: 'AveragePool count_include_pad=0, strided', nodes: [node('AveragePool', ['a'], ['t'], { kernel_shape: [3, 3], strides: [2, 2], pads: [1, 1, 1, 1] })] },
+    { name: 'AveragePool count_include_pad=0, stride 1', nodes: [node('AveragePool', ['a'], ['t'], { kernel_shape: [2, 3], pads: [1, 2, 0, 1] })] },
+    { name: 'Flatten', nodes: [node('Flatten', ['a'], ['t'], { axis: 1 })] },
+  ])('$name: symbolic shapes (run-time window counts and shapes) give the same gradients as static ones', async ({ nodes }) => {
+    // Tanh after the op so the gradient is not constant; the static model is the reference (checked by finite
+    // differences above) and the symbolic one must agree with it and with finite differences.
+    const shape = [2, 2, 6, 5];
+    const all = [...nodes, node('Tanh', ['t'], y)];
+    const staticModel = makeModel({ nodes: all, inputs: [{ name: 'a', shape }], outputs: ['y'] });
+    const symbolic = makeModel({ nodes: all, inputs: [{ name: 'a', shape: ['n', 2, 'h', 'w'] }], outputs: ['y'] });
+    const feeds: Feeds = { a: { data: rand(size(shape), 5), shape } };
+    const fwd = await session(staticModel);
+    const out = (await fwd.run(toOrt(feeds))).y;
+    const cot = rand(out.size, 6);
+    const run = async (m: typeof staticModel): Promise<Float32Array> => {
+      const gs = await session(buildGradientModel(m, { output: 'y', wrt: ['a'] }));
+      return (await gs.run(toOrt({ ...feeds, y_grad: { data: cot, shape: [...out.dims] } }))).a_grad.data as Float32Array;
+    };
+    const gStatic = await run(staticModel);
+    const gSymbolic = await run(symbolic);
+    expect(relErr(gSymbolic, gStatic)).toBeLessThan(1e-6);
+    expect(relErr(gSymbolic, await finiteDiff(fwd, feeds, 'y', cot, 'a', 1e-2))).toBeLessThan(2e-3);
   });
 
   it('returns zeros for a wrt tensor the output does not depend on, and leaves the input model untouched', async () => {

@@ -56,7 +56,7 @@ export interface GradientSignature {
 
 export const GRAD_METADATA_KEY = 'sop.grad';
 /** Bumped whenever the generated graphs change (part of the on-disk cache key). */
-export const GRAD_BUILDER_VERSION = '4';
+export const GRAD_BUILDER_VERSION = '5';
 
 /** Ops through which no gradient flows (integer/boolean results, constants, rounding). */
 const NO_GRADIENT = new Set([

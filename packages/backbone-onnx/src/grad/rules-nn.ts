@@ -362,7 +362,6 @@ function maxPoolWindows(c: RuleContext): string | undefined {
   const x = c.x(0);
   const y = c.y(0);
   const g = c.g(0)!;
-  const sy = e.shape(y);
   const xs = c.shapeOf(x);
   const exact = !!xs && typeof xs[2] === 'number' && typeof xs[3] === 'number' && xs[2] % kh === 0 && xs[3] % kw === 0;
   const spatial = exact ? '' : e.op1('Slice', [e.shape(x), e.i64([2]), e.i64([4])]);
@@ -371,14 +370,15 @@ function maxPoolWindows(c: RuleContext): string | undefined {
     const H = xs![2] as number;
     const W = xs![3] as number;
     const relu = c.producerOf(x);
-    if (relu?.opType !== 'Relu' || (relu.domain ?? '') !== '' || c.isWrt(x)) return maxPoolMaskGrad(e, x, y, g, kh, kw, H, W);
+    if (relu?.opType !== 'Relu' || (relu.domain ?? '') !== '' || c.isWrt(x)) return maxPoolMaskGrad(e, x, y, g, kh, kw, H, W, xs![1]);
     // x = Relu(·): the gradient reaches only each window's maximum, which is > 0 exactly when the pooled value is, so
     // the Relu mask applies at pooled resolution (a quarter of the work) and the Relu rule skips its own.
-    const dx = maxPoolMaskGrad(e, x, y, e.maskMul(g, e.op1('Greater', [y, e.f(0)])), kh, kw, H, W);
+    const dx = maxPoolMaskGrad(e, x, y, e.maskMul(g, e.op1('Greater', [y, e.f(0)])), kh, kw, H, W, xs![1]);
     e.zeroWhereNonPositive.set(dx, x);
     return dx;
   }
   const xc = exact ? x : e.op1('Slice', [x, e.i64([0, 0]), used, e.i64([2, 3])]);
+  const sy = e.shape(y);
   let dxc: string;
   if (kh === kw) {
     // Square windows: SpaceToDepth puts window element (i, j) in channel block i·k + j, [N, k·k, C, Ho, Wo] after a
@@ -417,12 +417,14 @@ function maxPoolWindows(c: RuleContext): string | undefined {
  * maximum get a priority (window-first element highest); a second MaxPool of those priorities picks each window's
  * first maximum, exactly as PyTorch and onnxruntime's Indices route ties; the upsampled gradient flows only there.
  */
-function maxPoolMaskGrad(e: Emitter, x: string, y: string, g: string, kh: number, kw: number, H: number, W: number): string {
+function maxPoolMaskGrad(e: Emitter, x: string, y: string, g: string, kh: number, kw: number, H: number, W: number, channels: Dim | undefined): string {
   const up = (v: string): string =>
     e.op1('Resize', [v, '', e.floatConst([1, 1, kh, kw])], { mode: 'nearest', coordinate_transformation_mode: 'asymmetric', nearest_mode: 'floor' });
   const prio: number[] = [];
   for (let h = 0; h < H; h++) for (let w = 0; w < W; w++) prio.push(kh * kw - ((h % kh) * kw + (w % kw)));
-  const p = e.floatConst(prio, [1, 1, H, W]);
+  // Repeated over the channels when that stays small: onnxruntime broadcasts long spans much faster than short ones.
+  const C = typeof channels === 'number' && channels * H * W <= 65536 ? channels : 1;
+  const p = e.floatConst(Array.from({ length: C }, () => prio).flat(), [1, C, H, W]);
   const pr = e.mul(e.toFloat(e.op1('Equal', [x, up(y)])), p);
   const first = e.op1('MaxPool', [pr], { kernel_shape: [kh, kw], strides: [kh, kw] });
   return e.maskMul(up(g), e.op1('Equal', [pr, up(first)]));
@@ -440,29 +442,42 @@ const averagePool: GradRule = (c) => {
   const kprod = kernel.reduce((a, b) => a * b, 1);
   const includePad = attrInt(node, 'count_include_pad', 0) === 1;
   const padded = [...geo.padsBegin, ...geo.padsEnd].some((p) => p > 0);
-  // Fraction of each window that is real (non-pad) elements, when the average excludes the padding.
+  // When the average excludes the padding: the number of real (non-pad) elements per window, as constants when the
+  // spatial sizes are static (no run-time nodes), else as `frac` = count / kprod, an AveragePool of ones.
   let frac: string | undefined;
+  let counts: { dims: number[]; values: number[] } | undefined;
   if (!includePad && padded) {
-    const spatial = e.op1('Slice', [e.shape(x), e.i64([2]), e.i64([2 + nsp])]);
-    const onesShape = e.op1('Concat', [e.i64([1, 1]), spatial], { axis: 0 });
-    const ones = e.op1('ConstantOfShape', [onesShape], { value: floatTensor('value', [1], [1]) });
-    frac = e.op1('AveragePool', [ones], {
-      kernel_shape: kernel,
-      strides: geo.strides,
-      pads: [...geo.padsBegin, ...geo.padsEnd],
-      dilations: attrInts(node, 'dilations'),
-      count_include_pad: 1,
-    });
+    counts = windowCounts(c.shapeOf(x)?.slice(2), c.shapeOf(c.y(0))?.slice(2), geo);
+    if (!counts) {
+      const spatial = e.op1('Slice', [e.shape(x), e.i64([2]), e.i64([2 + nsp])]);
+      const onesShape = e.op1('Concat', [e.i64([1, 1]), spatial], { axis: 0 });
+      const ones = e.op1('ConstantOfShape', [onesShape], { value: floatTensor('value', [1], [1]) });
+      frac = e.op1('AveragePool', [ones], {
+        kernel_shape: kernel,
+        strides: geo.strides,
+        pads: [...geo.padsBegin, ...geo.padsEnd],
+        dilations: attrInts(node, 'dilations'),
+        count_include_pad: 1,
+      });
+    }
   }
   const unit = geo.strides.every((s) => s === 1) && geo.dilations.every((d) => d === 1);
   if (unit && kernel.every((k, i) => geo.padsBegin[i] <= k - 1 && geo.padsEnd[i] <= k - 1)) {
     // Stride 1: the adjoint of a box sum is the box sum over the output gradient with the complementary padding
     // (k-1-pads), itself an AveragePool (fast pooling kernel, instead of a ConvTranspose per image and channel).
-    const gs = frac ? e.div(c.g(0)!, frac) : c.g(0)!;
+    const gs = counts
+      ? e.mul(c.g(0)!, e.floatConst(counts.values.map((n) => kprod / n), [1, 1, ...counts.dims]))
+      : frac
+        ? e.div(c.g(0)!, frac)
+        : c.g(0)!;
     const pads = [...kernel.map((k, i) => k - 1 - geo.padsBegin[i]), ...kernel.map((k, i) => k - 1 - geo.padsEnd[i])];
     return [e.op1('AveragePool', [gs], { kernel_shape: kernel, strides: kernel.map(() => 1), pads, count_include_pad: 1 })];
   }
-  const gw = frac ? e.div(c.g(0)!, e.mul(frac, e.f(kprod))) : e.mul(c.g(0)!, e.f(1 / kprod));
+  const gw = counts
+    ? e.mul(c.g(0)!, e.floatConst(counts.values.map((n) => 1 / n), [1, 1, ...counts.dims]))
+    : frac
+      ? e.div(c.g(0)!, e.mul(frac, e.f(kprod)))
+      : e.mul(c.g(0)!, e.f(1 / kprod));
   const z = e.op1('Reshape', [gw, e.i64([-1, 1, ...kernel.map(() => 0)])]);
   const w = e.fresh('avgpool_ones');
   e.initializers.push(floatTensor(w, [1, 1, ...kernel], new Array<number>(kprod).fill(1)));
@@ -470,6 +485,31 @@ const averagePool: GradRule = (c) => {
   const back = convAdjoint(e, z, w, geo, 1, flat, c.shapeOf(x)?.slice(2));
   return [e.reshapeLike(back, x)];
 };
+
+/**
+ * Number of real (non-pad) elements in each pooling window, row-major over the static output positions; undefined
+ * when the input or output spatial sizes are not static.
+ */
+function windowCounts(xs: Dim[] | undefined, ys: Dim[] | undefined, geo: ConvGeometry): { dims: number[]; values: number[] } | undefined {
+  if (!xs || !ys || xs.length !== geo.nsp || ys.length !== geo.nsp) return undefined;
+  if (![...xs, ...ys].every((d) => typeof d === 'number' && d > 0)) return undefined;
+  const sizes = xs as number[];
+  const outs = ys as number[];
+  // Per axis: valid elements of each window (windows are separable, so the count is their product).
+  const perAxis = outs.map((o, i) =>
+    range(0, o).map((j) => {
+      let n = 0;
+      for (let k = 0; k < geo.kernel[i]; k++) {
+        const p = j * geo.strides[i] - geo.padsBegin[i] + k * geo.dilations[i];
+        if (p >= 0 && p < sizes[i]) n++;
+      }
+      return n;
+    }),
+  );
+  let values = [1];
+  for (const axis of perAxis) values = values.flatMap((v) => axis.map((n) => v * n));
+  return values.every((n) => n > 0) ? { dims: outs, values } : undefined;
+}
 
 const globalAveragePool: GradRule = (c) => {
   const { e } = c;

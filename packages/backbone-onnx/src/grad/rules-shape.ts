@@ -8,7 +8,20 @@ import { UserError } from '@sop/core';
 import { FLOAT_TYPES, attrInt, attrInts, attrString, floatTensor } from './proto.js';
 import type { GradRule, RuleContext } from './rule.js';
 
-const reshapeBack: GradRule = (c) => [c.e.reshapeLike(c.g(0)!, c.x(0))];
+/**
+ * Reshape/Flatten: reshape the gradient back. When the input shape is static apart from a leading dim it shares with
+ * the output (the batch), the target is a constant (leading 0 = copy that dim) instead of a Shape op: one node fewer,
+ * and onnxruntime's shape inference keeps the symbolic batch downstream.
+ */
+const reshapeBack: GradRule = (c) => {
+  const xs = c.shapeOf(c.x(0));
+  const ys = c.shapeOf(c.y(0));
+  const rest = xs?.slice(1) ?? [];
+  if (xs && ys && xs.length > 0 && ys.length > 0 && xs[0] !== null && xs[0] === ys[0] && rest.every((d) => typeof d === 'number' && d > 0)) {
+    return [c.e.op1('Reshape', [c.g(0)!, c.e.i64([0, ...(rest as number[])])])];
+  }
+  return [c.e.reshapeLike(c.g(0)!, c.x(0))];
+};
 
 /** Flat indices 0..size-1 of `x`, shaped like `x` (int64). */
 function iota(e: Emitter, x: string): string {

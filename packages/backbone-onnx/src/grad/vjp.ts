@@ -51,6 +51,9 @@ interface Prepared {
   session: ort.InferenceSession;
   signature: GradientSignature;
   path: string;
+  /** Names of the gradient outputs (the other float outputs are the forward model's). */
+  gradNames: Set<string>;
+  inputNames: Set<string>;
 }
 
 function hash(data: Uint8Array | string): string {
@@ -128,18 +131,25 @@ export async function createVjp(modelPath: string, options: VjpOptions): Promise
     if (!signature) throw new UserError(`cached gradient model ${path} has no signature`, `delete ${path} and retry`);
     // Errors only by default (onnxruntime warnings about the generated graph are not actionable for users).
     const session = await ort.InferenceSession.create(data, { logSeverityLevel: 3, ...options.sessionOptions });
-    return { session, signature, path: path ?? '(in memory)' };
+    return { session, signature, path: path ?? '(in memory)', gradNames: new Set(Object.values(signature.grads)), inputNames: new Set(session.inputNames) };
   }
 
+  let defaultPrepared: Promise<Prepared> | undefined;
   function get(wrt: string[] | undefined): Promise<Prepared> {
+    // The default wrt set (every call of a typical caller) skips building the key.
+    if (wrt === undefined && defaultPrepared) return defaultPrepared;
     const list = [...new Set(wrt ?? options.wrt)].sort();
     const key = list.join('\u0000');
     let p = sessions.get(key);
     if (!p) {
       p = prepare(list);
       sessions.set(key, p);
-      p.catch(() => sessions.delete(key));
+      p.catch(() => {
+        sessions.delete(key);
+        if (defaultPrepared === p) defaultPrepared = undefined;
+      });
     }
+    if (wrt === undefined) defaultPrepared = p;
     return p;
   }
 
@@ -166,10 +176,10 @@ export async function createVjp(modelPath: string, options: VjpOptions): Promise
 
   return {
     async vjp(feeds, cotangent, wrt) {
-      const { session, signature } = await get(wrt);
+      const { session, signature, gradNames, inputNames } = await get(wrt);
       const ortFeeds: Record<string, ort.Tensor> = {};
       for (const [name, t] of Object.entries(feeds)) {
-        if (!session.inputNames.includes(name) || name === signature.cotangent) {
+        if (!inputNames.has(name) || name === signature.cotangent) {
           const allowed = session.inputNames.filter((n) => n !== signature.cotangent);
           throw new UserError(`the gradient model has no input "${name}"`, `feed only ${allowed.join(', ')} (a weight must be in wrt to be fed)`);
         }
@@ -185,7 +195,6 @@ export async function createVjp(modelPath: string, options: VjpOptions): Promise
           cause: err,
         });
       }
-      const gradNames = new Set(Object.values(signature.grads));
       const outputs: Record<string, Float32Array> = {};
       for (const name of session.outputNames) {
         const v = res[name] as ort.Tensor;
@@ -204,6 +213,7 @@ export async function createVjp(modelPath: string, options: VjpOptions): Promise
     async dispose() {
       const all = [...sessions.values()];
       sessions.clear();
+      defaultPrepared = undefined;
       for (const p of all) {
         try {
           await (await p).session.release();

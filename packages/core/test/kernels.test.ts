@@ -91,7 +91,7 @@ describe('WebAssembly kernels', () => {
   it('topk mass: softmax within 1e-6, masks exactly the reference top-k (ties, NaN, smallest, both selection paths), c = 2·Σ_top a − 1', () => {
     const k = K();
     const rng = new Rng(5);
-    for (const [len, kk] of [[16, 4], [16, 0], [16, 16], [7, 3], [20, 6], [64, 12], [40, 15], [200, 37], [33, 9], [1, 1]]) {
+    for (const [len, kk] of [[16, 4], [16, 0], [16, 16], [7, 3], [20, 6], [64, 12], [40, 15], [50, 25], [200, 37], [33, 9], [1, 1]]) {
       for (const largest of [true, false]) {
         const rows = 5;
         // coarse values: many exact ties

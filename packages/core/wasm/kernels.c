@@ -70,42 +70,35 @@ static inline v128_t order_key4(v128_t x) {
 }
 
 /*
- * The K best entries (K a compile-time constant) of four rows at once, one row per SIMD lane: bk/bi hold, per lane,
- * the keys and indices of the best entries so far, best first. Each entry j of the rows is offered to every slot
- * without branches (a sorting network step): it goes before the first slot it beats strictly, so equal values keep
- * the lower index first. Empty slots (INT32_MIN) lose to every entry. Rows beyond `n` read row 0 again (their lanes
- * are ignored).
+ * The K-th best key (K a compile-time constant) of each of four rows at once, one row per SIMD lane: bk holds, per
+ * lane, the K best keys so far, best first; each entry is merged in without branches (a sorting-network step). Empty
+ * slots (INT32_MIN) lose to every key. Rows beyond `n` read row 0 again (their lanes are ignored).
  */
-#define TOPK_LANES(K)                                                                                                   \
-  static void topk_lanes_##K(const f32 *v, int len, int n, f32 sign, int32_t *outIdx) {                               \
-    v128_t bk[K], bi[K];                                                                                               \
-    for (int p = 0; p < K; p++) {                                                                                      \
-      bk[p] = wasm_i32x4_splat(INT32_MIN);                                                                             \
-      bi[p] = wasm_i32x4_splat(0);                                                                                     \
-    }                                                                                                                  \
+#define KTH_LANES(K)                                                                                                    \
+  static v128_t kth_lanes_##K(const f32 *v, int len, int n, f32 sign, int k) {                                        \
+    v128_t bk[K];                                                                                                      \
+    for (int p = 0; p < K; p++) bk[p] = wasm_i32x4_splat(INT32_MIN);                                                   \
     const f32 *v0 = v, *v1 = v + (n > 1 ? len : 0), *v2 = v + (n > 2 ? 2L * len : 0), *v3 = v + (n > 3 ? 3L * len : 0);  \
     const v128_t vs = wasm_f32x4_splat(sign);                                                                          \
     for (int j = 0; j < len; j++) {                                                                                    \
       v128_t key = order_key4(wasm_f32x4_mul(wasm_f32x4_make(v0[j], v1[j], v2[j], v3[j]), vs));                        \
-      v128_t jj = wasm_i32x4_splat(j);                                                                                 \
-      v128_t prevGt = wasm_i32x4_splat(0), prevK = key, prevI = jj;                                                    \
+      v128_t prev = key;                                                                                               \
       for (int p = 0; p < K; p++) {                                                                                    \
-        v128_t gt = wasm_i32x4_gt(key, bk[p]);                                                                         \
-        v128_t nk = wasm_v128_bitselect(prevK, wasm_v128_bitselect(key, bk[p], gt), prevGt);                           \
-        v128_t ni = wasm_v128_bitselect(prevI, wasm_v128_bitselect(jj, bi[p], gt), prevGt);                            \
-        prevK = bk[p];                                                                                                 \
-        prevI = bi[p];                                                                                                 \
-        prevGt = gt;                                                                                                   \
-        bk[p] = nk;                                                                                                    \
-        bi[p] = ni;                                                                                                    \
+        /* slot p keeps the larger of (its key, the smaller of the incoming key and slot p−1's old key) */              \
+        v128_t cur = bk[p];                                                                                            \
+        bk[p] = wasm_i32x4_max(cur, wasm_i32x4_min(prev, key));                                                        \
+        prev = cur;                                                                                                    \
       }                                                                                                                \
     }                                                                                                                  \
-    for (int p = 0; p < K; p++) wasm_v128_store(outIdx + 4 * p, bi[p]);                                                \
+    v128_t t = bk[0];                                                                                                  \
+    for (int p = 1; p < K; p++)                                                                                        \
+      if (p == k - 1) t = bk[p];                                                                                       \
+    return t;                                                                                                          \
   }
-TOPK_LANES(4)
-TOPK_LANES(8)
-TOPK_LANES(12)
-TOPK_LANES(16)
+KTH_LANES(4)
+KTH_LANES(8)
+KTH_LANES(16)
+KTH_LANES(32)
 
 /*
  * The k-th largest of w[0..n) (1 ≤ k ≤ n; no NaN), reordering w: quickselect with a median-of-three pivot and a
@@ -169,27 +162,54 @@ static void topk_select_row(const f32 *v, int n, int k, f32 sign, f32 *mask, f32
 
 /*
  * 0/1 masks of the k entries of each of `rows` rows of `len` values that rank first (largest, or smallest when
- * largest = 0; ties to the lower index, NaN last). scratch: 64 int32 + len f32.
+ * largest = 0; ties to the lower index, NaN last): for k ≤ 32 the k-th best key of four rows at once (kth_lanes),
+ * then one marking pass per row; beyond, quickselect per row. scratch: 64 int32 + len f32.
  */
 static void topk_mask_rows(const f32 *v, int rows, int len, int k, int largest, f32 *M, int32_t *scratch) {
   const long total = (long)rows * len;
   for (long i = 0; i < total; i++) M[i] = (k >= len && k > 0) ? 1.0f : 0.0f;
   if (k <= 0 || k >= len) return;
   const f32 sign = largest ? 1.0f : -1.0f;
-  if (k > 16) {
+  if (k > 32) {
     for (int r = 0; r < rows; r++) topk_select_row(v + (long)r * len, len, k, sign, M + (long)r * len, (f32 *)(scratch + 64));
     return;
   }
   for (int r = 0; r < rows; r += 4) {
     const int n = rows - r < 4 ? rows - r : 4;
     const f32 *vr = v + (long)r * len;
-    if (k <= 4) topk_lanes_4(vr, len, n, sign, scratch);
-    else if (k <= 8) topk_lanes_8(vr, len, n, sign, scratch);
-    else if (k <= 12) topk_lanes_12(vr, len, n, sign, scratch);
-    else topk_lanes_16(vr, len, n, sign, scratch);
+    v128_t t = k <= 4 ? kth_lanes_4(vr, len, n, sign, k) : k <= 8 ? kth_lanes_8(vr, len, n, sign, k) : k <= 16 ? kth_lanes_16(vr, len, n, sign, k) : kth_lanes_32(vr, len, n, sign, k);
+    int32_t ts[4];
+    wasm_v128_store(ts, t);
     for (int l = 0; l < n; l++) {
+      /* every entry whose key beats the k-th best, then entries equal to it in index order until k are marked */
+      const f32 *row = vr + (long)l * len;
       f32 *Mr = M + (long)(r + l) * len;
-      for (int p = 0; p < k; p++) Mr[scratch[4 * p + l]] = 1.0f;
+      const v128_t tl = wasm_i32x4_splat(ts[l]);
+      const v128_t one = wasm_f32x4_splat(1.0f);
+      const v128_t vs = wasm_f32x4_splat(sign);
+      int marked = 0;
+      int j = 0;
+      for (; j + 4 <= len; j += 4) {
+        v128_t key = order_key4(wasm_f32x4_mul(wasm_v128_load(row + j), vs));
+        v128_t gt = wasm_i32x4_gt(key, tl);
+        wasm_v128_store(Mr + j, wasm_v128_and(gt, one));
+        marked += __builtin_popcount(wasm_i32x4_bitmask(gt));
+      }
+      for (; j < len; j++) {
+        v128_t key = order_key4(wasm_f32x4_splat(row[j] * sign));
+        int32_t kj = wasm_i32x4_extract_lane(key, 0);
+        if (kj > ts[l]) {
+          Mr[j] = 1.0f;
+          marked++;
+        }
+      }
+      for (j = 0; j < len && marked < k; j++) {
+        int32_t kj = wasm_i32x4_extract_lane(order_key4(wasm_f32x4_splat(row[j] * sign)), 0);
+        if (kj == ts[l]) {
+          Mr[j] = 1.0f;
+          marked++;
+        }
+      }
     }
   }
 }

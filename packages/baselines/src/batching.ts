@@ -22,6 +22,7 @@ import {
   type Masker,
 } from '@sop/core';
 import { needsPrediction, resolveTargets } from './common.js';
+import { baselineKernels, targetProbsKernel } from './kernels/index.js';
 
 /** Bytes of one chunk when `maxBatch` is unset (inputs of one backbone call). */
 export const AUTO_CHUNK_BYTES = 32 * 1024 * 1024;
@@ -154,7 +155,7 @@ export class BatchRunner {
     const parts: BackboneOutputs[] = [];
     for (let s = 0; s < n; s += this.maxBatch) {
       const e = Math.min(n, s + this.maxBatch);
-      const chunk = sliceInputs(inputs, s, e);
+      const chunk = s === 0 && e === n ? inputs : sliceInputs(inputs, s, e);
       parts.push(await this.timed(() => this.backbone.forward(chunk, outputs ? { outputs } : undefined)));
       this.evaluations += e - s;
     }
@@ -237,7 +238,7 @@ export class BatchRunner {
     consume?: (start: number, end: number, grads: Float32Array) => void,
   ): Promise<GradientResult> {
     const vjp = this.requireVjp(method);
-    const src: RowSource = isRowSource(source) ? source : { count: source.x.shape[0], rowShape: source.x.shape.slice(1), take: (s, e) => sliceInputs(source, s, e) };
+    const src: RowSource = isRowSource(source) ? source : { count: source.x.shape[0], rowShape: source.x.shape.slice(1), take: (s, e) => (s === 0 && e === source.x.shape[0] ? source : sliceInputs(source, s, e)) };
     if (!isRowSource(source)) floatX(source, `attributor '${method}'`);
     const n = src.count;
     const rowSize = sizeOf(src.rowShape);
@@ -250,17 +251,13 @@ export class BatchRunner {
       const m = e - s;
       let cot: Float32Array;
       let C: number;
+      let p: Float64Array | undefined;
       if (mode === 'prob' && this.backbone.info.outputDim > 1) {
         const fwd = await this.timed(() => this.backbone.forward(chunk));
         this.evaluations += m;
         C = fwd.output.shape[1];
-        cot = new Float32Array(m * C);
-        const p = softmax(fwd.output.data, m, C);
-        for (let r = 0; r < m; r++) {
-          const c = targets[s + r];
-          const pc = p[r * C + c];
-          for (let j = 0; j < C; j++) cot[r * C + j] = pc * ((j === c ? 1 : 0) - p[r * C + j]);
-        }
+        p = softmax(fwd.output.data, m, C);
+        cot = probCotangent(p, targets, s, m, C);
       } else {
         C = this.backbone.info.outputDim;
         cot = new Float32Array(m * C);
@@ -273,8 +270,8 @@ export class BatchRunner {
       if (consume) consume(s, e, g.data);
       else grads.set(g.data, s * rowSize);
       outParts.push(res.outputs.output);
-      const o = res.outputs.output;
-      const pr = mode === 'prob' && C > 1 ? softmax(o.data, m, C) : o.data;
+      // scores: the probabilities at the rows come with the forward that built the cotangent (same rows)
+      const pr = p ?? (mode === 'prob' && C > 1 ? softmax(res.outputs.output.data, m, C) : res.outputs.output.data);
       for (let r = 0; r < m; r++) scores[s + r] = pr[r * C + targets[s + r]];
       if (this.onProgress && e < n) this.onProgress(Math.floor((this.batch * e) / n), this.batch);
     }
@@ -298,7 +295,7 @@ export class BatchRunner {
     const outParts: BackboneOutputs[] = [];
     for (let s = 0; s < n; s += this.maxBatch) {
       const e = Math.min(n, s + this.maxBatch);
-      const chunk = sliceInputs(inputs, s, e);
+      const chunk = s === 0 && e === n ? inputs : sliceInputs(inputs, s, e);
       const res = await this.timed(() =>
         vjp(chunk, { cotangents: { output: { data: cotangent.subarray(s * C, e * C), shape: [e - s, C] } }, wrt }),
       );
@@ -318,35 +315,68 @@ export class BatchRunner {
   }
 }
 
+/** Cotangents p_c(e_c − p) [m, C] of the target probabilities for rows start … start + m (p [m, C], targets by row). */
+export function probCotangent(p: Float64Array, targets: Int32Array, start: number, m: number, C: number): Float32Array {
+  const cot = new Float32Array(m * C);
+  for (let r = 0; r < m; r++) {
+    const c = targets[start + r];
+    const o = r * C;
+    const pc = p[o + c];
+    for (let j = 0; j < C; j++) cot[o + j] = -pc * p[o + j];
+    cot[o + c] = pc * (1 - p[o + c]);
+  }
+  return cot;
+}
+
+/**
+ * Cotangents [B, C] of each example's score: p_c(e_c − p) for 'prob' (C > 1; softmax of `outputs` [B, C]), else the
+ * one-hot e_c of the target logit.
+ */
+export function scoreCotangent(outputs: ArrayLike<number>, targets: Int32Array, B: number, C: number, mode: ScoreMode): Float32Array {
+  if (mode === 'prob' && C > 1) return probCotangent(softmax(outputs, B, C), targets, 0, B, C);
+  const cot = new Float32Array(B * C);
+  for (let b = 0; b < B; b++) cot[b * C + targets[b]] = 1;
+  return cot;
+}
+
 /** Row-wise softmax of a flat [n, C] array (float64). */
 export function softmax(z: ArrayLike<number>, n: number, C: number): Float64Array {
   const out = new Float64Array(n * C);
   for (let i = 0; i < n; i++) {
+    const o = i * C;
     let mx = -Infinity;
-    for (let j = 0; j < C; j++) mx = Math.max(mx, z[i * C + j]);
+    for (let j = 0; j < C; j++) if (z[o + j] > mx) mx = z[o + j];
     let s = 0;
-    for (let j = 0; j < C; j++) s += out[i * C + j] = Math.exp(z[i * C + j] - mx);
-    for (let j = 0; j < C; j++) out[i * C + j] /= s;
+    for (let j = 0; j < C; j++) s += out[o + j] = Math.exp(z[o + j] - mx);
+    const inv = 1 / s;
+    for (let j = 0; j < C; j++) out[o + j] *= inv;
   }
   return out;
 }
 
-/** Score of each row's target from outputs [R, C]: raw output, or its softmax probability ('prob', C > 1). */
-export function rowScores(outputs: FloatTensor, targets: ArrayLike<number>, mode: ScoreMode): Float64Array {
+/**
+ * Score of each row's target from outputs [R, C]: raw output, or its softmax probability ('prob', C > 1; float32
+ * through the SIMD kernel when available, else float64). Row r's target is targets[⌊r / per⌋] (per = 1: one target
+ * per row; per > 1: blocks of `per` rows per example).
+ */
+export function rowScores(outputs: FloatTensor, targets: ArrayLike<number>, mode: ScoreMode, per = 1): Float64Array {
   const [n, C] = outputs.shape;
   const z = outputs.data;
   const s = new Float64Array(n);
-  if (mode === 'prob' && C > 1) {
-    // the target's entry of {@link softmax}, computed the same way (same values, bit for bit) without the [n, C] array
+  const wasm = mode === 'prob' && C > 1 && targets instanceof Int32Array && n * C >= 64 ? baselineKernels() : null;
+  if (wasm) targetProbsKernel(wasm, z, targets as Int32Array, n, C, per, s);
+  else if (mode === 'prob' && C > 1) {
+    // the target's entry of {@link softmax} as p_t = 1 / Σ_j exp(z_j − z_t): one ratio, so no max shift is needed
+    // (a z_j − z_t beyond exp's range gives Infinity, i.e. p_t = 0, its value in float64 anyway); C − 1 exps a row
     for (let r = 0; r < n; r++) {
       const o = r * C;
-      let mx = -Infinity;
-      for (let j = 0; j < C; j++) mx = Math.max(mx, z[o + j]);
-      let sum = 0;
-      for (let j = 0; j < C; j++) sum += Math.exp(z[o + j] - mx);
-      s[r] = Math.exp(z[o + targets[r]] - mx) / sum;
+      const t = targets[per === 1 ? r : Math.floor(r / per)];
+      const zt = z[o + t];
+      let sum = 1;
+      for (let j = 0; j < C; j++) if (j !== t) sum += Math.exp(z[o + j] - zt);
+      s[r] = 1 / sum;
     }
-  } else for (let r = 0; r < n; r++) s[r] = z[r * C + targets[r]];
+  } else for (let r = 0; r < n; r++) s[r] = z[r * C + targets[per === 1 ? r : Math.floor(r / per)]];
   return s;
 }
 
@@ -382,10 +412,12 @@ export async function scorePerturbations(
   const rows = repeatIndex(B, per);
   const outputs = await runner.forwardMasked(inputs, masks, rows);
   const C = outputs.shape[1];
-  const full = { data: new Float32Array(B * C), shape: [B, C] };
-  for (let b = 0; b < B; b++) full.data.set(outputs.data.subarray((b * per + fullRow) * C, (b * per + fullRow + 1) * C), b * C);
-  const targets = resolveTargets(options.target, options.labels, needsPrediction(options) ? full : null, B, C);
-  const rowTargets = new Int32Array(rows.length);
-  for (let r = 0; r < rows.length; r++) rowTargets[r] = targets[rows[r]];
-  return { outputs, numOutputs: C, targets, scores: rowScores(outputs, rowTargets, mode), rows };
+  let full: FloatTensor | null = null;
+  if (needsPrediction(options)) {
+    full = { data: new Float32Array(B * C), shape: [B, C] };
+    for (let b = 0; b < B; b++) full.data.set(outputs.data.subarray((b * per + fullRow) * C, (b * per + fullRow + 1) * C), b * C);
+  }
+  const targets = resolveTargets(options.target, options.labels, full, B, C);
+  // row r belongs to example ⌊r / per⌋: its target without a per-row array
+  return { outputs, numOutputs: C, targets, scores: rowScores(outputs, targets, mode, per), rows };
 }

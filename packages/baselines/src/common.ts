@@ -31,6 +31,25 @@ export function rngOf(context: AttributionContext, options: AttributeOptions): R
   return context.rng ? context.rng.fork() : new Rng(0);
 }
 
+const DESIGNS = new Map<string, { key: string; value: unknown }>();
+
+/**
+ * A method's random design (coalitions, masks and whatever is derived from them alone) for this call. With a numeric
+ * `seed` the design is a function of the seed and of `key` (the sizes and options it depends on), so it is built once
+ * and reused while consecutive calls ask for the same one (the batches of one run all pass the run's seed); one entry
+ * per method. Without a seed it is built from a fork of context.rng (or seed 0) as {@link rngOf} does. `build` gets
+ * the method's Rng and must not keep it; the returned value is shared between calls and must not be mutated.
+ */
+export function seededDesign<T>(method: string, context: AttributionContext, options: AttributeOptions, key: string, build: (rng: Rng) => T): T {
+  if (typeof options.seed !== 'number') return build(rngOf(context, options));
+  const full = `${options.seed}|${key}`;
+  const hit = DESIGNS.get(method);
+  if (hit && hit.key === full) return hit.value as T;
+  const value = build(new Rng(options.seed));
+  DESIGNS.set(method, { key: full, value });
+  return value;
+}
+
 export function numberOption(options: AttributeOptions, key: string, fallback: number, check?: (v: number) => boolean, hint = 'a number'): number {
   const v = options[key];
   if (v === undefined) return fallback;

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { archipelago, lime, rise } from '../src/index.js';
+import { archipelago, kernelShap, lime, rise } from '../src/index.js';
 import { blendMasker, columnsSpace, ctx, linearModel, maxAbsDiff, patchesSpace, rowBackbone, scalarModel, t } from './helpers.js';
 
 describe('lime', () => {
@@ -24,6 +24,19 @@ describe('lime', () => {
     expect(a.targets[0]).toBe(1);
     expect(a.values[1]).toBeGreaterThan(0);
     expect(a.values[0]).toBeLessThan(0);
+  });
+
+  it("an example's explanation does not depend on its batch (one design shared by the batch)", async () => {
+    const d = 5;
+    const W = [[1, -2, 0.5, 3, 0], [0.3, 1, -1, 0, 2]];
+    const bb = rowBackbone(linearModel(W), { withVjp: false });
+    const xs = [[1, 2, -1, 0.5, 4], [0.5, -1, 2, 1, 1], [2, 0, 1, -1, 0.5]];
+    const batch = await lime.attribute({ x: t(Float32Array.from(xs.flat()), [3, d]) }, ctx(bb, columnsSpace(d)), { budget: 40, seed: 4 });
+    for (let b = 0; b < 3; b++) {
+      const alone = await lime.attribute({ x: t(Float32Array.from(xs[b]), [1, d]) }, ctx(bb, columnsSpace(d)), { budget: 40, seed: 4 });
+      expect(maxAbsDiff(batch.values.subarray(b * d, (b + 1) * d), alone.values)).toBeLessThan(1e-6);
+      expect(batch.targets[b]).toBe(alone.targets[0]);
+    }
   });
 });
 
@@ -100,5 +113,28 @@ describe('archipelago', () => {
     // group {0,1}: f(2,3,1) − f(1,1,1) = 7 − 2 = 5; {2}: f(1,1,4) − f(1,1,1) = 3
     expect(a.groups![0][0]).toEqual({ features: [0, 1], weight: 5 });
     expect(a.values[2]).toBeCloseTo(3, 5);
+  });
+});
+
+describe('seed-determined designs are reused across calls', () => {
+  it('same seed → same values; another seed in between or another size does not leak into it', async () => {
+    const space = patchesSpace(1, 8, 8, 2);
+    const model = scalarModel(64, (x) => Math.tanh(x.reduce((a, v, i) => a + v * ((i % 7) - 3) * 0.1, 0)), () => []);
+    const bb = rowBackbone(model, { withVjp: false });
+    const x = Float32Array.from({ length: 128 }, (_, i) => ((i * 13) % 10) / 10);
+    const inputs = { x: t(x, [2, 1, 8, 8]) };
+    for (const m of [lime, kernelShap, rise]) {
+      const a = await m.attribute(inputs, ctx(bb, space), { budget: 30, seed: 1 });
+      const other = await m.attribute(inputs, ctx(bb, space), { budget: 30, seed: 2 });
+      const bigger = await m.attribute(inputs, ctx(bb, space), { budget: 40, seed: 1 });
+      const again = await m.attribute(inputs, ctx(bb, space), { budget: 30, seed: 1 });
+      expect(Array.from(again.values)).toEqual(Array.from(a.values));
+      expect(Array.from(other.values)).not.toEqual(Array.from(a.values));
+      expect(Array.from(bigger.values)).not.toEqual(Array.from(a.values));
+      // concurrent calls with different seeds
+      const [c1, c2] = await Promise.all([m.attribute(inputs, ctx(bb, space), { budget: 30, seed: 1 }), m.attribute(inputs, ctx(bb, space), { budget: 30, seed: 2 })]);
+      expect(Array.from(c1.values)).toEqual(Array.from(a.values));
+      expect(Array.from(c2.values)).toEqual(Array.from(other.values));
+    }
   });
 });

@@ -12,7 +12,8 @@ import { BatchRunner } from '../batching.js';
 import { aggregate, budgetOf, dataRange, finish, numberOption, rngOf, scoreModeOf } from '../common.js';
 import { gradientTargets, repeatTargets, rowSizeOf, withX, xData } from '../gradient-common.js';
 import { repeatIndex } from '../batching.js';
-import { gaussianBlur2d } from '../spatial.js';
+import { GaussianBlur } from '../spatial.js';
+import { BulkRng } from '../random.js';
 
 export const ampe: Attributor = {
   name: 'ampe',
@@ -42,39 +43,62 @@ export const ampe: Attributor = {
     const rows = repeatIndex(B, samples);
     const tg = repeatTargets(targets, samples);
     const image = inputs.x.shape.length === 4;
+    // noise: standard normals and the element-wise U(1 − ρ, 1 + ρ) factors drawn in bulk per step (BulkRng, seeded
+    // from the method's Rng) straight into the rows; rows, mean and blur buffers are allocated once, reused across steps
+    const noise = new BulkRng(rng);
+    const R = B * samples;
+    const xs = new Float32Array(R * n);
+    const mean = new Float32Array(B * n);
+    const blur = image && ti > 1 ? new GaussianBlur(inputs.x.shape, ti, 3) : null;
     for (let t = 0; t < steps; t++) {
-      const xs = new Float32Array(B * samples * n);
-      for (let b = 0; b < B; b++) for (let s = 0; s < samples; s++) {
-        const o = (b * samples + s) * n;
-        for (let i = 0; i < n; i++) {
-          const m = 1 - rho + 2 * rho * rng.next();
-          xs[o + i] = (cur[b * n + i] + sigma * rng.normal()) * m;
-        }
-      }
+      // xs[b, s] = (cur[b] + σ·z) ⊙ u: all the normals (row by row), then all the uniform factors
+      for (let b = 0; b < B; b++) for (let s = 0; s < samples; s++) noise.fillNormalAffine(xs, (b * samples + s) * n, n, cur, b * n, sigma);
+      noise.mulUniform(xs, 0, R * n, 1 - rho, 1 + rho);
       const { grads } = await runner.gradient('ampe', withX(inputs, rows, xs), tg, mode);
-      const mean = new Float32Array(B * n);
-      for (let b = 0; b < B; b++) for (let s = 0; s < samples; s++) {
-        const o = (b * samples + s) * n;
-        for (let i = 0; i < n; i++) mean[b * n + i] += grads[o + i] / samples;
-      }
-      const smooth = image && ti > 1 ? gaussianBlur2d(mean, inputs.x.shape, ti, 3) : mean;
-      for (let b = 0; b < B; b++) {
-        let l1 = 0;
-        for (let i = 0; i < n; i++) l1 += Math.abs(smooth[b * n + i]);
-        l1 = l1 > 0 ? l1 / n : 1;
-        for (let i = 0; i < n; i++) {
-          const k = b * n + i;
-          mom[k] = mu * mom[k] + smooth[k] / l1;
-          const old = cur[k];
-          let nv = old - alpha * Math.sign(mom[k]);
-          nv = Math.min(x[k] + eps, Math.max(x[k] - eps, nv));
-          nv = Math.min(hi, Math.max(lo, nv));
-          attr[k] -= (nv - old) * mean[k];
-          cur[k] = nv;
-        }
-      }
+      meanOverSamples(mean, grads, B, samples, n);
+      const smooth = blur ? blur.apply(mean) : mean;
+      step(cur, mom, attr, smooth, mean, x, B, n, mu, alpha, eps, lo, hi);
     }
     const values = aggregate(context, attr, inputs);
     return finish('ampe', values, context.space.numFeatures, targets, runner, options, { steps, samples, epsilon: eps, output: mode });
   },
 };
+
+/** mean[b] = Σ_s grads[b, s] / samples. */
+function meanOverSamples(mean: Float32Array, grads: Float32Array, B: number, samples: number, n: number): void {
+  const inv = 1 / samples;
+  for (let b = 0; b < B; b++) {
+    const cb = b * n;
+    for (let i = 0; i < n; i++) {
+      let acc = 0;
+      for (let s = 0, o = b * samples * n + i; s < samples; s++, o += n) acc += grads[o];
+      mean[cb + i] = acc * inv;
+    }
+  }
+}
+
+/**
+ * One sign step per example: momentum on the L1-normalised (smoothed) gradient, x_{t+1} = clip(x_t − α·sign(m)) to the
+ * ε-ball around x and to [lo, hi], and the path attribution −(x_{t+1} − x_t) ⊙ mean gradient.
+ */
+function step(cur: Float32Array, mom: Float64Array, attr: Float32Array, smooth: Float32Array, mean: Float32Array, x: Float32Array, B: number, n: number, mu: number, alpha: number, eps: number, lo: number, hi: number): void {
+  for (let b = 0; b < B; b++) {
+    const o = b * n;
+    let l1 = 0;
+    for (let i = o; i < o + n; i++) l1 += Math.abs(smooth[i]);
+    l1 = l1 > 0 ? l1 / n : 1;
+    for (let k = o; k < o + n; k++) {
+      const mk = mu * mom[k] + smooth[k] / l1;
+      mom[k] = mk;
+      const old = cur[k];
+      let nv = old - (mk > 0 ? alpha : mk < 0 ? -alpha : 0);
+      const xk = x[k];
+      if (nv > xk + eps) nv = xk + eps;
+      if (nv < xk - eps) nv = xk - eps;
+      if (nv > hi) nv = hi;
+      if (nv < lo) nv = lo;
+      attr[k] -= (nv - old) * mean[k];
+      cur[k] = nv;
+    }
+  }
+}

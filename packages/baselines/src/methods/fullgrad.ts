@@ -8,18 +8,24 @@
  * Conv with a bias: {output: conv output, bias: bias initializer}), else none (input part only). `biasLayers: []`
  * turns the bias part off.
  * `postprocess: 'none'` returns the signed x ⊙ ∇x (+ signed bias maps). Score: raw logit (`output: 'logit'`).
+ * The default post-processing on image inputs runs in one WebAssembly SIMD call ({@link fullgradKernel}, float32);
+ * {@link fullgradPostprocess} is its JavaScript reference and fallback.
  */
 import { UserError, type AttributeOptions, type Attribution, type AttributionContext, type Attributor, type Inputs } from '@sop/core';
 import { BatchRunner } from '../batching.js';
 import { aggregate, choiceOption, finish, needsPrediction, resolveTargets, scoreModeOf } from '../common.js';
 import { rowSizeOf, xData } from '../gradient-common.js';
-import { mapsToImage, minMaxInPlace } from '../spatial.js';
-import { floatX, softmax } from '../batching.js';
+import { addMapsToImage } from '../spatial.js';
+import { floatX, scoreCotangent } from '../batching.js';
+import { baselineKernels, fullgradKernel, type FullGradLayer } from '../kernels/index.js';
 
 interface BiasLayer {
   output: string;
   bias: string | number[];
 }
+
+/** Bias-map accumulators of {@link fullgradPostprocess}; grown on demand, reused across calls. */
+let mapScratch = new Float32Array(0);
 
 export const fullgrad: Attributor = {
   name: 'fullgrad',
@@ -38,22 +44,10 @@ export const fullgrad: Attributor = {
     const fwd = needsPrediction(options) || mode === 'prob' ? await runner.forward(inputs) : null;
     const C = bb.info.outputDim;
     const targets = resolveTargets(options.target, options.labels, fwd ? fwd.output : null, B, C);
-    const cot = new Float32Array(B * C);
-    const p = fwd ? softmax(fwd.output.data, B, C) : null;
-    for (let b = 0; b < B; b++) {
-      const c = targets[b];
-      if (mode === 'prob' && C > 1 && p) for (let j = 0; j < C; j++) cot[b * C + j] = p[b * C + c] * ((j === c ? 1 : 0) - p[b * C + j]);
-      else cot[b * C + c] = 1;
-    }
+    const cot = fwd ? scoreCotangent(fwd.output.data, targets, B, C, mode) : scoreCotangent([], targets, B, C, 'logit');
     const { grads } = await runner.vjpRows('fullgrad', inputs, cot, ['x', ...names]);
     const n = rowSizeOf(inputs);
     const x = xData(inputs);
-    const attr = new Float32Array(B * n);
-    for (let i = 0; i < attr.length; i++) attr[i] = x[i] * grads.x.data[i];
-    if (post === 'abs-minmax') {
-      for (let i = 0; i < attr.length; i++) attr[i] = Math.abs(attr[i]);
-      for (let b = 0; b < B; b++) minMaxInPlace(attr, b * n, (b + 1) * n);
-    }
     // one initializer at a time when the backbone can (parameters() copies every weight of the model)
     const one = (bb as { parameter?(name: string): { data: Float32Array } | undefined }).parameter;
     let params: Record<string, { data: Float32Array }> | undefined;
@@ -62,63 +56,127 @@ export const fullgrad: Attributor = {
       params ??= bb.parameters?.();
       return params?.[name]?.data;
     };
+    const biasLayers: FullGradLayer[] = [];
     for (const l of layers) {
       const g = grads[l.output];
       if (g.shape.length !== 4 || inputs.x.shape.length !== 4) {
         throw new UserError(`fullgrad: bias layer '${l.output}' has shape [${g.shape.join(', ')}]; only 4-D maps on image inputs are supported`, 'list only convolutional [B, K, h, w] intermediates in biasLayers');
       }
       const [, K, h, w] = g.shape;
-      const bias = typeof l.bias === 'string' ? biasOf(l.bias) : Float32Array.from(l.bias);
-      if (!bias || bias.length !== K) {
+      const b = typeof l.bias === 'string' ? biasOf(l.bias) : Float32Array.from(l.bias);
+      if (!b || b.length !== K) {
         throw new UserError(`fullgrad: no bias of ${K} values for layer '${l.output}'`, 'set bias to a parameter name the backbone lists in parameters(), or to the K bias values');
       }
-      const hw = h * w;
-      const maps = new Float32Array(B * hw);
-      const scratch = new Float32Array(post === 'abs-minmax' ? K * hw : 0);
-      for (let b = 0; b < B; b++) biasMap(g.data, bias, b, K, hw, post === 'abs-minmax', maps, scratch);
-      const img = mapsToImage(maps, B, h, w, inputs.x.shape);
-      for (let i = 0; i < attr.length; i++) attr[i] += img[i];
+      biasLayers.push({ g: g.data, bias: b, K, h, w });
     }
+    const wasm = baselineKernels();
+    const attr =
+      wasm && post === 'abs-minmax' && inputs.x.shape.length === 4
+        ? fullgradKernel(wasm, x, grads.x.data, inputs.x.shape, biasLayers)
+        : fullgradPostprocess(x, grads.x.data, B, n, inputs.x.shape, biasLayers, post === 'abs-minmax');
     const values = aggregate(context, attr, inputs);
     return finish('fullgrad', values, context.space.numFeatures, targets, runner, options, { biasLayers: names, postprocess: post, output: mode });
   },
 };
 
 /**
- * Example b's bias map, added into `maps` [B, h·w]: Σ_k ψ(∂f/∂z_k ⊙ b_k) with ψ = abs then min-max over all of the
- * example's K·h·w values (`absMinMax`), else the identity. `scratch` [K·h·w] holds the example's |∂f/∂z ⊙ b| between
- * the pass for the range and the pass for the sum (no [B, K, h, w] buffer); float32 rounding at the same steps as
- * materialising ∂f/∂z ⊙ b, ψ and the sum in float32 arrays, so the values are the same bit for bit.
+ * The JavaScript post-processing (the reference for {@link fullgradKernel}; also 'none'): ψ(x ⊙ ∇x) + Σ layers
+ * resize(Σ_k ψ(∇z_k ⊙ b_k)), or the signed x ⊙ ∇x + Σ layers resize(Σ_k ∇z_k ⊙ b_k). Bias maps of layers of one
+ * spatial size are summed at that size and resized onto the image once (bilinear resizing is linear); their
+ * accumulators live in a module-level scratch buffer (used in this synchronous call only, never returned).
  */
-function biasMap(g: Float32Array, bias: Float32Array, b: number, K: number, hw: number, absMinMax: boolean, maps: Float32Array, scratch: Float32Array): void {
-  const start = b * K * hw;
-  const mo = b * hw;
-  if (!absMinMax) {
-    for (let k = 0; k < K; k++) {
-      const bk = bias[k];
-      const o = start + k * hw;
-      for (let i = 0; i < hw; i++) maps[mo + i] += Math.fround(g[o + i] * bk);
+export function fullgradPostprocess(x: Float32Array, gx: Float32Array, B: number, n: number, xShape: number[], layers: FullGradLayer[], absMinMax: boolean): Float32Array {
+  const attr = inputPart(x, gx, B, n, absMinMax);
+  const bySize = new Map<number, { h: number; w: number; maps: Float32Array }>();
+  let used = 0;
+  for (const { g, bias, K, h, w } of layers) {
+    const key = h * 65536 + w;
+    let acc = bySize.get(key);
+    if (!acc) {
+      const size = B * h * w;
+      if (mapScratch.length < used + size) {
+        const grown = new Float32Array(Math.max(2 * mapScratch.length, used + size));
+        grown.set(mapScratch.subarray(0, used));
+        for (const a of bySize.values()) a.maps = grown.subarray(a.maps.byteOffset / 4, a.maps.byteOffset / 4 + a.maps.length);
+        mapScratch = grown;
+      }
+      const maps = mapScratch.subarray(used, used + size);
+      maps.fill(0);
+      used += size;
+      bySize.set(key, (acc = { h, w, maps }));
     }
-    return;
+    if (absMinMax) addAbsMinMaxMaps(g, bias, B, K, h * w, acc.maps);
+    else addSignedMaps(g, bias, B, K, h * w, acc.maps);
   }
-  let lo = Infinity;
-  let hi = -Infinity;
-  for (let k = 0; k < K; k++) {
-    const bk = bias[k];
-    const o = start + k * hw;
-    const so = k * hw;
-    for (let i = 0; i < hw; i++) {
-      const v = Math.abs(Math.fround(g[o + i] * bk));
-      scratch[so + i] = v;
+  for (const { h, w, maps } of bySize.values()) addMapsToImage(maps, B, h, w, xShape, attr);
+  return attr;
+}
+
+/** x ⊙ ∇x [B, n], or ψ(x ⊙ ∇x) (abs, then min-max per example; a constant example becomes 0) with `absMinMax`. */
+function inputPart(x: Float32Array, g: Float32Array, B: number, n: number, absMinMax: boolean): Float32Array {
+  const attr = new Float32Array(B * n);
+  if (!absMinMax) {
+    for (let i = 0; i < B * n; i++) attr[i] = x[i] * g[i];
+    return attr;
+  }
+  for (let b = 0; b < B; b++) {
+    const o = b * n;
+    let lo = Infinity;
+    let hi = -Infinity;
+    for (let i = o; i < o + n; i++) {
+      const v = Math.abs(Math.fround(x[i] * g[i]));
+      attr[i] = v;
       if (v < lo) lo = v;
       if (v > hi) hi = v;
     }
+    const r = hi - lo;
+    if (!(r > 0)) attr.fill(0, o, o + n);
+    else for (let i = o; i < o + n; i++) attr[i] = (attr[i] - lo) / r;
   }
-  const r = hi - lo;
-  // r ≤ 0 (a constant map): ψ is 0 everywhere and adds nothing
-  if (!(r > 0)) return;
-  for (let k = 0; k < K; k++) {
-    const so = k * hw;
-    for (let i = 0; i < hw; i++) maps[mo + i] += Math.fround((scratch[so + i] - lo) / r);
+  return attr;
+}
+
+/** maps [B, h·w] += Σ_k ∂f/∂z_k ⊙ b_k (signed, `postprocess: 'none'`). */
+function addSignedMaps(g: Float32Array, bias: Float32Array, B: number, K: number, hw: number, maps: Float32Array): void {
+  for (let b = 0; b < B; b++) {
+    const mo = b * hw;
+    for (let k = 0; k < K; k++) {
+      const bk = bias[k];
+      const o = (b * K + k) * hw;
+      for (let i = 0; i < hw; i++) maps[mo + i] += g[o + i] * bk;
+    }
+  }
+}
+
+/**
+ * maps [B, h·w] += Σ_k ψ(∂f/∂z_k ⊙ b_k), ψ = abs then min-max over all of the example's K·h·w values. As the min-max is
+ * affine, Σ_k (v_k − lo)/(hi − lo) = (Σ_k v_k − K·lo)/(hi − lo): one pass per example sums |∂f/∂z ⊙ b| over channels
+ * pixel by pixel (the sum stays in a register; channel-strided reads of an L1-sized block) while tracking lo and hi,
+ * then one division per pixel. A constant map (hi = lo) adds nothing (ψ = 0).
+ */
+function addAbsMinMaxMaps(g: Float32Array, bias: Float32Array, B: number, K: number, hw: number, maps: Float32Array): void {
+  const sum = new Float64Array(hw);
+  const absBias = new Float64Array(K);
+  for (let k = 0; k < K; k++) absBias[k] = Math.abs(bias[k]);
+  for (let b = 0; b < B; b++) {
+    const base = b * K * hw;
+    let lo = Infinity;
+    let hi = 0; // every value is ≥ 0
+    for (let i = 0; i < hw; i++) {
+      let s = 0;
+      for (let k = 0, o = base + i; k < K; k++, o += hw) {
+        const v = Math.abs(g[o]) * absBias[k];
+        s += v;
+        if (v < lo) lo = v;
+        if (v > hi) hi = v;
+      }
+      sum[i] = s;
+    }
+    const r = hi - lo;
+    if (!(r > 0)) continue;
+    const inv = 1 / r;
+    const klo = K * lo;
+    const mo = b * hw;
+    for (let i = 0; i < hw; i++) maps[mo + i] += (sum[i] - klo) * inv;
   }
 }

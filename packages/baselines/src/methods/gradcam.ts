@@ -22,9 +22,10 @@
  * the reference) or 'logit'. No min-max scaling (ranking-invariant). Cost: 1 forward + 1 vjp row per example.
  */
 import { UserError, type AttributeOptions, type Attribution, type AttributionContext, type Attributor, type Inputs } from '@sop/core';
-import { BatchRunner, softmax } from '../batching.js';
+import { BatchRunner, scoreCotangent } from '../batching.js';
 import { aggregate, finish, resolveTargets, scoreModeOf, needsPrediction } from '../common.js';
 import { mapsToImage } from '../spatial.js';
+import { baselineKernels, camMapsKernel } from '../kernels/index.js';
 
 /** Per-example maps [B, h·w] to feature values [B, d] (direct when the map matches the features, else via the image). */
 export function mapsToFeatures(context: AttributionContext, inputs: Inputs, maps: Float32Array, h: number, w: number, what: string): Float32Array {
@@ -52,6 +53,31 @@ export async function pickLayer(bb: AttributionContext['backbone'], options: Att
   return (bb.info.extraOutputs ?? []).find((n) => !['hidden', 'embeddings', 'attention', 'output'].includes(n));
 }
 
+function sameShape(a: readonly number[], b: readonly number[]): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
+/** Σ_k mean(G_k)·A_k per example for [B, K, hw] gradients and activations, accumulated in float64; [B, hw]. */
+export function camMaps(G: Float32Array, A: Float32Array, B: number, K: number, hw: number): Float32Array {
+  const maps = new Float32Array(B * hw);
+  const acc = new Float64Array(hw);
+  for (let b = 0; b < B; b++) {
+    acc.fill(0);
+    for (let k = 0; k < K; k++) {
+      const o = (b * K + k) * hw;
+      let a = 0;
+      for (let i = 0; i < hw; i++) a += G[o + i];
+      a /= hw;
+      if (a === 0) continue;
+      for (let i = 0; i < hw; i++) acc[i] += a * A[o + i];
+    }
+    maps.set(acc, b * hw);
+  }
+  return maps;
+}
+
 export const gradcam: Attributor = {
   name: 'gradcam',
   access: 'gradient',
@@ -59,7 +85,8 @@ export const gradcam: Attributor = {
     const runner = new BatchRunner(context, inputs, options);
     runner.requireVjp('gradcam');
     const bb = context.backbone;
-    const layer = await pickLayer(bb, options);
+    // (no await when the option names the layer: one microtask less per call)
+    const layer = typeof options.layer === 'string' && options.layer ? options.layer : await pickLayer(bb, options);
     if (!layer) {
       throw new UserError(
         `gradcam needs an intermediate layer, and backbone '${bb.name}' names none`,
@@ -74,13 +101,7 @@ export const gradcam: Attributor = {
     const fwd = await runner.forward(inputs, listed ? [layer] : undefined);
     const C = fwd.output.shape[1];
     const targets = resolveTargets(options.target, options.labels, needsPrediction(options) ? fwd.output : null, B, C);
-    const cot = new Float32Array(B * C);
-    const p = softmax(fwd.output.data, B, C);
-    for (let b = 0; b < B; b++) {
-      const c = targets[b];
-      if (mode === 'prob' && C > 1) for (let j = 0; j < C; j++) cot[b * C + j] = p[b * C + c] * ((j === c ? 1 : 0) - p[b * C + j]);
-      else cot[b * C + c] = 1;
-    }
+    const cot = scoreCotangent(fwd.output.data, targets, B, C, mode);
     const { grads, outputs } = await runner.vjpRows('gradcam', inputs, cot, [layer]);
     const G = grads[layer];
     // the activation from the same pass as its gradient when the backbone returns it, else from a forward
@@ -94,7 +115,7 @@ export const gradcam: Attributor = {
         );
       }
     }
-    if (A.shape.join() !== G.shape.join()) {
+    if (!sameShape(A.shape, G.shape)) {
       throw new UserError(`gradcam: '${layer}' has shape [${A.shape.join(', ')}] but its gradient [${G.shape.join(', ')}]`, 'make the backbone return the activation and gradient of the same tensor');
     }
     let h: number;
@@ -103,17 +124,8 @@ export const gradcam: Attributor = {
     let maps: Float32Array;
     if (A.shape.length === 4) {
       [, K, h, w] = A.shape;
-      const hw = h * w;
-      maps = new Float32Array(B * hw);
-      for (let b = 0; b < B; b++) {
-        for (let k = 0; k < K; k++) {
-          const o = (b * K + k) * hw;
-          let a = 0;
-          for (let i = 0; i < hw; i++) a += G.data[o + i];
-          a /= hw;
-          for (let i = 0; i < hw; i++) maps[b * hw + i] += a * A.data[o + i];
-        }
-      }
+      const wasm = baselineKernels();
+      maps = wasm ? camMapsKernel(wasm, G.data, A.data, B, K, h * w) : camMaps(G.data, A.data, B, K, h * w);
     } else if (A.shape.length === 3) {
       const T = A.shape[1];
       K = A.shape[2];

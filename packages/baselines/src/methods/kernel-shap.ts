@@ -9,7 +9,7 @@
  */
 import type { AttributeOptions, Attribution, AttributionContext, Attributor, Inputs, Rng } from '@sop/core';
 import { BatchRunner, scorePerturbations } from '../batching.js';
-import { baselineMasker, budgetOf, finish, numberOption, rngOf, scoreModeOf } from '../common.js';
+import { baselineMasker, budgetOf, finish, numberOption, scoreModeOf, seededDesign } from '../common.js';
 import { choleskySpd, logChoose, solveCholesky } from '../linalg.js';
 
 export interface Coalitions {
@@ -19,17 +19,62 @@ export interface Coalitions {
   n: number;
 }
 
+/** Growable store of 0/1 coalition rows with a hash index (numeric keys while d ≤ 52, strings beyond). */
+class CoalitionStore {
+  masks: Uint8Array;
+  weights: Float64Array;
+  n = 0;
+  private readonly d: number;
+  private readonly index = new Map<number | string, number>();
+  private readonly numeric: boolean;
+
+  constructor(d: number, capacity: number) {
+    this.d = d;
+    this.numeric = d <= 52;
+    this.masks = new Uint8Array(Math.max(1, capacity) * d);
+    this.weights = new Float64Array(Math.max(1, capacity));
+  }
+
+  key(m: Uint8Array, complement: boolean): number | string {
+    const d = this.d;
+    if (this.numeric) {
+      let k = 0;
+      for (let i = d - 1; i >= 0; i--) k = k * 2 + (complement ? 1 - m[i] : m[i]);
+      return k;
+    }
+    let s = '';
+    for (let i = 0; i < d; i++) s += complement ? 1 - m[i] : m[i];
+    return s;
+  }
+
+  /** Row index of the coalition with this key, or −1. */
+  find(key: number | string): number {
+    return this.index.get(key) ?? -1;
+  }
+
+  /** Append m (or its complement) with weight w under `key`. */
+  add(m: Uint8Array, complement: boolean, w: number, key: number | string): void {
+    const d = this.d;
+    if (this.n === this.weights.length) {
+      const masks = new Uint8Array(this.masks.length * 2);
+      masks.set(this.masks);
+      this.masks = masks;
+      const weights = new Float64Array(this.weights.length * 2);
+      weights.set(this.weights);
+      this.weights = weights;
+    }
+    const o = this.n * d;
+    for (let i = 0; i < d; i++) this.masks[o + i] = complement ? 1 - m[i] : m[i];
+    this.weights[this.n] = w;
+    this.index.set(key, this.n);
+    this.n++;
+  }
+}
+
 /** shap's KernelExplainer coalition design for d features and `nsamples` coalitions (excluding full and empty). */
 export function kernelShapCoalitions(d: number, nsamples: number, rng: Rng): Coalitions {
-  const masks: number[][] = [];
-  const weights: number[] = [];
-  const index = new Map<string, number>();
-  const add = (m: number[], w: number): void => {
-    masks.push(m);
-    weights.push(w);
-    index.set(m.join(''), masks.length - 1);
-  };
-  if (d < 2 || nsamples <= 0) return pack(masks, weights, d);
+  const store = new CoalitionStore(d, Math.min(Math.max(0, nsamples), 1 << 16) + 2);
+  if (d < 2 || nsamples <= 0) return pack(store, d);
   const numSizes = Math.ceil((d - 1) / 2);
   const numPaired = Math.floor((d - 1) / 2);
   const wv = new Float64Array(numSizes);
@@ -39,6 +84,7 @@ export function kernelShapCoalitions(d: number, nsamples: number, rng: Rng): Coa
   let numFull = 0;
   let left = nsamples;
   const rem = Float64Array.from(wv);
+  const m = new Uint8Array(d);
   for (let s = 1; s <= numSizes; s++) {
     let nsub = Math.exp(logChoose(d, s));
     if (s <= numPaired) nsub *= 2;
@@ -52,14 +98,14 @@ export function kernelShapCoalitions(d: number, nsamples: number, rng: Rng): Coa
       let w = wv[s - 1] / Math.exp(logChoose(d, s));
       if (s <= numPaired) w /= 2;
       forEachSubset(d, s, (idx) => {
-        const m = new Array<number>(d).fill(0);
+        m.fill(0);
         for (const i of idx) m[i] = 1;
-        add(m, w);
-        if (s <= numPaired) add(m.map((v) => 1 - v), w);
+        store.add(m, false, w, store.key(m, false));
+        if (s <= numPaired) store.add(m, true, w, store.key(m, true));
       });
     } else break;
   }
-  const nFixed = masks.length;
+  const nFixed = store.n;
   if (numFull !== numSizes && left > 0) {
     const rw = wv.slice(numFull);
     const rs = rw.reduce((a, b) => a + b, 0);
@@ -68,47 +114,48 @@ export function kernelShapCoalitions(d: number, nsamples: number, rng: Rng): Coa
     let acc = 0;
     for (let i = 0; i < rw.length; i++) cdf[i] = acc += rw[i];
     const maxDraws = 200 * (nsamples + 10);
+    // rng.permutation(d) is the identity shuffled by rng.shuffle: the same draws, into one reused buffer
+    const perm = new Int32Array(d);
     for (let draw = 0; left > 0 && draw < maxDraws; draw++) {
       const u = rng.next();
       let k = 0;
       while (k < cdf.length - 1 && u > cdf[k]) k++;
       const size = k + numFull + 1;
-      const perm = rng.permutation(d);
-      const m = new Array<number>(d).fill(0);
+      for (let i = 0; i < d; i++) perm[i] = i;
+      rng.shuffle(perm);
+      m.fill(0);
       for (let i = 0; i < size; i++) m[perm[i]] = 1;
-      const key = m.join('');
-      const at = index.get(key);
-      if (at === undefined) {
-        add(m, 1);
+      const key = store.key(m, false);
+      const at = store.find(key);
+      if (at < 0) {
+        store.add(m, false, 1, key);
         left--;
-      } else weights[at] += 1;
+      } else store.weights[at] += 1;
       if (left > 0 && size <= numPaired) {
-        const c = m.map((v) => 1 - v);
-        const ck = c.join('');
-        const cat = index.get(ck);
-        if (cat === undefined) {
-          add(c, 1);
+        const ck = store.key(m, true);
+        const cat = store.find(ck);
+        if (cat < 0) {
+          store.add(m, true, 1, ck);
           left--;
-        } else weights[cat] += 1;
+        } else store.weights[cat] += 1;
       }
     }
     const weightLeft = wv.slice(numFull).reduce((a, b) => a + b, 0);
     let s = 0;
-    for (let i = nFixed; i < weights.length; i++) s += weights[i];
-    if (s > 0) for (let i = nFixed; i < weights.length; i++) weights[i] *= weightLeft / s;
+    for (let i = nFixed; i < store.n; i++) s += store.weights[i];
+    if (s > 0) for (let i = nFixed; i < store.n; i++) store.weights[i] *= weightLeft / s;
   }
-  return pack(masks, weights, d);
+  return pack(store, d);
 }
 
-function pack(masks: number[][], weights: number[], d: number): Coalitions {
-  const n = masks.length;
-  const out = new Uint8Array(n * d);
-  for (let i = 0; i < n; i++) for (let j = 0; j < d; j++) out[i * d + j] = masks[i][j];
-  return { masks: out, weights: Float64Array.from(weights), n };
+function pack(store: CoalitionStore, d: number): Coalitions {
+  const n = store.n;
+  return { masks: store.masks.slice(0, n * d), weights: store.weights.slice(0, n), n };
 }
 
-function forEachSubset(d: number, k: number, f: (idx: number[]) => void): void {
-  const idx = Array.from({ length: k }, (_, i) => i);
+function forEachSubset(d: number, k: number, f: (idx: Int32Array) => void): void {
+  const idx = new Int32Array(k);
+  for (let i = 0; i < k; i++) idx[i] = i;
   for (;;) {
     f(idx);
     let i = k - 1;
@@ -133,12 +180,27 @@ export function constrainedShapSolve(co: Coalitions, y: ArrayLike<number>, delta
  */
 export function shapSolver(co: Coalitions, d: number, ridge: number): (y: ArrayLike<number>, delta: number) => Float64Array {
   if (d === 1) return (_y, delta) => Float64Array.of(delta);
+  // the coalitions' members, CSR-style (rowStart[s] … rowStart[s + 1] in cols)
+  const n = co.n;
+  const masks = co.masks;
+  const weights = co.weights;
+  const rowStart = new Int32Array(n + 1);
+  let nnz = 0;
+  for (let i = 0; i < n * d; i++) if (masks[i]) nnz++;
+  const cols = new Int32Array(nnz);
+  nnz = 0;
+  for (let s = 0; s < n; s++) {
+    rowStart[s] = nnz;
+    for (let i = 0; i < d; i++) if (masks[s * d + i]) cols[nnz++] = i;
+  }
+  rowStart[n] = nnz;
   const A = new Float64Array(d * d);
-  for (let s = 0; s < co.n; s++) {
-    const w = co.weights[s];
-    for (let i = 0; i < d; i++) {
-      if (!co.masks[s * d + i]) continue;
-      for (let j = 0; j < d; j++) if (co.masks[s * d + j]) A[i * d + j] += w;
+  for (let s = 0; s < n; s++) {
+    const w = weights[s];
+    const e = rowStart[s + 1];
+    for (let a = rowStart[s]; a < e; a++) {
+      const row = cols[a] * d;
+      for (let b = rowStart[s]; b < e; b++) A[row + cols[b]] += w;
     }
   }
   let tr = 0;
@@ -153,9 +215,9 @@ export function shapSolver(co: Coalitions, d: number, ridge: number): (y: ArrayL
   const r = new Float64Array(d);
   return (y, delta) => {
     r.fill(0);
-    for (let s = 0; s < co.n; s++) {
-      const w = co.weights[s];
-      for (let i = 0; i < d; i++) if (co.masks[s * d + i]) r[i] += w * y[s];
+    for (let s = 0; s < n; s++) {
+      const wy = weights[s] * y[s];
+      for (let a = rowStart[s], e = rowStart[s + 1]; a < e; a++) r[cols[a]] += wy;
     }
     const u = L ? solveCholesky(L, r, d) : new Float64Array(d);
     let su = 0;
@@ -178,18 +240,22 @@ export const kernelShap: Attributor = {
     const budget = budgetOf(options);
     const mode = scoreModeOf(options, 'logit');
     const ridge = numberOption(options, 'ridge', 1e-9, (v) => v >= 0, 'a non-negative number');
-    const co = kernelShapCoalitions(d, Math.max(0, Math.min(budget, 2 ** Math.min(d, 40)) - 2), rngOf(context, options));
+    const nsamples = Math.max(0, Math.min(budget, 2 ** Math.min(d, 40)) - 2);
+    // the coalitions, their mask block and the factored solver depend on (d, budget, ridge, seed) only
+    const { co, block, solve } = seededDesign('kernel-shap', context, options, `${d}|${nsamples}|${ridge}`, (rng) => {
+      const co = kernelShapCoalitions(d, nsamples, rng);
+      // one block [per, d] (row 0: full; row 1: empty; then the coalitions), repeated for every example
+      const block = new Float32Array((co.n + 2) * d);
+      block.fill(1, 0, d);
+      for (let i = 0; i < co.n * d; i++) block[2 * d + i] = co.masks[i];
+      return { co, block, solve: shapSolver(co, d, ridge) };
+    });
     const per = co.n + 2;
     const masks = new Float32Array(B * per * d);
-    for (let b = 0; b < B; b++) {
-      const base = b * per * d;
-      masks.fill(1, base, base + d); // row 0: full; row 1: empty
-      for (let s = 0; s < co.n; s++) for (let j = 0; j < d; j++) masks[base + (s + 2) * d + j] = co.masks[s * d + j];
-    }
+    for (let b = 0; b < B; b++) masks.set(block, b * per * d);
     const { outputs: out, numOutputs: C, targets, scores: f, rows } = await scorePerturbations(runner, inputs, masks, per, options, mode);
     const values = new Float32Array(B * d);
     const y = new Float64Array(co.n);
-    const solve = shapSolver(co, d, ridge);
     for (let b = 0; b < B; b++) {
       const fx = f[b * per];
       const f0 = f[b * per + 1];

@@ -7,7 +7,7 @@
  */
 import { UserError, type AttributeOptions, type Attribution, type AttributionContext, type Attributor, type Inputs, type Rng } from '@sop/core';
 import { BatchRunner, scorePerturbations } from '../batching.js';
-import { baselineMasker, budgetOf, finish, numberOption, rngOf, scoreModeOf } from '../common.js';
+import { baselineMasker, budgetOf, finish, numberOption, scoreModeOf, seededDesign } from '../common.js';
 
 /** Upsample a coarse 1-D line of c values to g positions with cell size ceil(g/c), random shift (bilinear). */
 function upsampleAxis(c: number, g: number, shift: number): { lo: Int32Array; hi: Int32Array; t: Float64Array } {
@@ -25,6 +25,12 @@ function upsampleAxis(c: number, g: number, shift: number): { lo: Int32Array; hi
   return { lo, hi, t };
 }
 
+/** {@link upsampleAxis} for every shift 0 … ceil(g/c) − 1 (or just 0 when c = g, where no shift is drawn). */
+function axisTables(c: number, g: number): { lo: Int32Array; hi: Int32Array; t: Float64Array }[] {
+  const shifts = c === g ? 1 : Math.ceil(g / c);
+  return Array.from({ length: shifts }, (_, s) => upsampleAxis(c, g, s));
+}
+
 /** N RISE masks over a feature grid ([d] or [gh, gw]), [N, d]. */
 export function riseMasks(grid: number[], cells: number[], N: number, p: number, rng: Rng): Float32Array {
   const dims = grid.length === 1 ? [1, grid[0]] : grid;
@@ -33,22 +39,36 @@ export function riseMasks(grid: number[], cells: number[], N: number, p: number,
   const [ch, cw] = cc;
   const d = gh * gw;
   const out = new Float32Array(N * d);
-  const coarse = new Float64Array((ch + 1) * (cw + 1));
+  const cw1 = cw + 1;
+  const coarse = new Float64Array((ch + 1) * cw1);
+  const binaryH = ch === gh;
+  const binaryW = cw === gw;
+  // interpolation tables per shift, built once (the draws per mask are unchanged: the coarse grid, then the shifts)
+  const tabH = axisTables(ch, gh);
+  const tabW = axisTables(cw, gw);
+  const shiftsH = Math.ceil(gh / ch);
+  const shiftsW = Math.ceil(gw / cw);
   for (let n = 0; n < N; n++) {
     for (let i = 0; i < coarse.length; i++) coarse[i] = rng.next() < p ? 1 : 0;
-    const binaryH = ch === gh;
-    const binaryW = cw === gw;
-    const ah = upsampleAxis(ch, gh, binaryH ? 0 : rng.int(Math.ceil(gh / ch)));
-    const aw = upsampleAxis(cw, gw, binaryW ? 0 : rng.int(Math.ceil(gw / cw)));
+    const ah = tabH[binaryH ? 0 : rng.int(shiftsH)];
+    const aw = tabW[binaryW ? 0 : rng.int(shiftsW)];
+    const awLo = aw.lo;
+    const awHi = aw.hi;
+    const awT = aw.t;
     for (let r = 0; r < gh; r++) {
+      const rlo = ah.lo[r] * cw1;
+      const rhi = ah.hi[r] * cw1;
+      const tr = ah.t[r];
+      const o = n * d + r * gw;
       for (let c = 0; c < gw; c++) {
-        const a = coarse[ah.lo[r] * (cw + 1) + aw.lo[c]];
-        const b = coarse[ah.lo[r] * (cw + 1) + aw.hi[c]];
-        const e = coarse[ah.hi[r] * (cw + 1) + aw.lo[c]];
-        const f = coarse[ah.hi[r] * (cw + 1) + aw.hi[c]];
-        const top = a + (b - a) * aw.t[c];
-        const bot = e + (f - e) * aw.t[c];
-        out[n * d + r * gw + c] = top + (bot - top) * ah.t[r];
+        const a = coarse[rlo + awLo[c]];
+        const b = coarse[rlo + awHi[c]];
+        const e = coarse[rhi + awLo[c]];
+        const f = coarse[rhi + awHi[c]];
+        const tc = awT[c];
+        const top = a + (b - a) * tc;
+        const bot = e + (f - e) * tc;
+        out[o + c] = top + (bot - top) * tr;
       }
     }
   }
@@ -80,7 +100,7 @@ export const rise: Attributor = {
     const mode = scoreModeOf(options, 'prob');
     const grid = space.grid.length ? space.grid : [d];
     const cells = cellsOf(options, grid);
-    const M = riseMasks(grid, cells, N, p, rngOf(context, options));
+    const M = seededDesign('rise', context, options, `${grid.join('x')}|${cells.join('x')}|${N}|${p}`, (rng) => riseMasks(grid, cells, N, p, rng));
     // row 0 per example: the unmasked input (targets); rows 1..N: masks
     const per = N + 1;
     const masks = new Float32Array(B * per * d);
@@ -91,11 +111,15 @@ export const rise: Attributor = {
     const { outputs: out, numOutputs: C, targets, scores: f, rows } = await scorePerturbations(runner, inputs, masks, per, options, mode);
     const norm = options.referenceCompat === true ? 1 : 1 / (N * p);
     const values = new Float32Array(B * d);
+    const acc = new Float64Array(d);
     for (let b = 0; b < B; b++) {
+      acc.fill(0);
       for (let n = 0; n < N; n++) {
-        const fn = f[b * per + 1 + n];
-        for (let j = 0; j < d; j++) values[b * d + j] += fn * M[n * d + j] * norm;
+        const fn = f[b * per + 1 + n] * norm;
+        const o = n * d;
+        for (let j = 0; j < d; j++) acc[j] += fn * M[o + j];
       }
+      values.set(acc, b * d);
     }
     return finish('rise', values, d, targets, runner, options, { masks: N, cells, p, output: mode });
   },

@@ -14,7 +14,7 @@ const rng = new Rng(21);
 const values = (n: number): Float32Array => Float32Array.from({ length: n }, () => (rng.next() < 0.33 ? 0 : rng.normal()));
 
 describe('baseline WebAssembly kernels', () => {
-  it('were built from the current kernels.c (rebuild: node packages/baselines/wasm/build.mjs)', () => {
+  it('were built from the current kernels.c (rebuild: node tools/wasm/build-kernels.mjs baselines)', () => {
     const src = readFileSync(resolve(import.meta.dirname, '../wasm/kernels.c'));
     expect(createHash('sha256').update(src).digest('hex')).toBe(KERNELS_SOURCE_SHA256);
   });

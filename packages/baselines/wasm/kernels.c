@@ -75,7 +75,7 @@ static void channel_sums(const float *gb, const float *absb, int K, int hw, floa
 }
 
 // sum [hw] is scratch (at least hw floats).
-void bias_abs_maps(const float *g, const float *absb, int B, int K, int hw, float *out, float *sum) {
+__attribute__((export_name("bias_abs_maps"))) void bias_abs_maps(const float *g, const float *absb, int B, int K, int hw, float *out, float *sum) {
   for (int b = 0; b < B; b++) {
     float lo, hi;
     channel_sums(g + (long)b * K * hw, absb, K, hw, sum, &lo, &hi);
@@ -88,7 +88,7 @@ void bias_abs_maps(const float *g, const float *absb, int B, int K, int hw, floa
 }
 
 // GradCAM before the ReLU, per example b: out[b, i] = Σ_k mean(G[b,k,·]) · A[b,k,i]. G, A [B, K, hw], out [B, hw].
-void cam_maps(const float *G, const float *A, int B, int K, int hw, float *out) {
+__attribute__((export_name("cam_maps"))) void cam_maps(const float *G, const float *A, int B, int K, int hw, float *out) {
   const int hw4 = hw & ~3;
   const float invhw = 1.0f / (float)hw;
   for (int b = 0; b < B; b++) {
@@ -133,7 +133,7 @@ static v128_t exp4(v128_t x) {
 // Softmax probability of each row's target: out[r] = 1 / Σ_j exp(z[r, j] − z[r, t]) with t = targets[r / per]
 // (z [R, C] logits; the target's own term is exp(0) = 1). Columns go four at a time; the last C mod 4 through a
 // vector padded with −∞ whose padded lanes are masked out.
-void target_probs(const float *z, const int *targets, int R, int C, int per, float *out) {
+__attribute__((export_name("target_probs"))) void target_probs(const float *z, const int *targets, int R, int C, int per, float *out) {
   const int C4 = C & ~3;
   for (int r = 0; r < R; r++) {
     const float *zr = z + (long)r * C;
@@ -156,7 +156,7 @@ void target_probs(const float *z, const int *targets, int R, int C, int per, flo
 
 // FullGrad's input part: out[b, ·] = x ⊙ g per example b ([B, n]), or with absminmax ψ(x ⊙ g): |x ⊙ g| min-max
 // normalised per example (a constant example becomes 0).
-void input_part(const float *x, const float *g, int B, int n, int absminmax, float *out) {
+__attribute__((export_name("input_part"))) void input_part(const float *x, const float *g, int B, int n, int absminmax, float *out) {
   for (int b = 0; b < B; b++) {
     const float *xb = x + (long)b * n, *gb = g + (long)b * n;
     float *ob = out + (long)b * n;
@@ -182,7 +182,7 @@ void input_part(const float *x, const float *g, int B, int n, int absminmax, flo
 
 // Spread per-example maps [B, h, w] over an image [B, C, H, W]: out += bilinear resize (align_corners = false, as
 // torch's interpolate) / C on every channel.
-void maps_to_image(const float *maps, int B, int h, int w, int C, int H, int W, float *out) {
+__attribute__((export_name("maps_to_image"))) void maps_to_image(const float *maps, int B, int h, int w, int C, int H, int W, float *out) {
   const float sy = (float)h / (float)H, sx = (float)w / (float)W, invC = 1.0f / (float)C;
   const long HW = (long)H * W;
   for (int b = 0; b < B; b++) {

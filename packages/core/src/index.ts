@@ -24,3 +24,4 @@ export * from './train/index.js';
 export * from './optim/index.js';
 export * from './config/index.js';
 export * from './module.js';
+export * from './kernels/wasm.js';

@@ -1,23 +1,13 @@
 /**
  * WebAssembly SIMD kernels for the baselines' per-explanation arithmetic over intermediate tensors (source:
- * `packages/baselines/wasm/kernels.c`, built into `kernels-wasm.ts` by `packages/baselines/wasm/build.mjs`), the same
- * scheme as core's kernels. Instantiated lazily and synchronously on first use; every caller keeps its JavaScript
- * path, used when the runtime has no WebAssembly SIMD or when `SOP_WASM=0`.
- *
- * Memory: operands are copied into the module's linear memory above `__heap_base` for each call (a bump arena reset by
- * every wrapper) and results copied out, so no view into the module's memory escapes (growing it detaches views).
+ * `packages/baselines/wasm/kernels.c`, built into `kernels-wasm.ts` by `tools/wasm/build-kernels.mjs`), loaded with
+ * core's `lazyWasm` (same arena and fallback rules as core's kernels). Every caller keeps its JavaScript path, used
+ * when the runtime has no WebAssembly SIMD or when `SOP_WASM=0`.
  */
+import { lazyWasm, type WasmArena, type WasmArenaExports } from '@sop/core';
 import { KERNELS_WASM_BASE64 } from './kernels-wasm.js';
 
-/** The slice of the WebAssembly JS API used here (the project's `lib` settings carry no WebAssembly types). */
-interface WasmApi {
-  Module: new (bytes: Uint8Array) => object;
-  Instance: new (module: object, imports: object) => { exports: unknown };
-}
-
-interface KernelExports {
-  memory: { buffer: ArrayBuffer; grow(pages: number): number };
-  __heap_base: { value: number };
+interface KernelExports extends WasmArenaExports {
   bias_abs_maps(g: number, absb: number, B: number, K: number, hw: number, out: number, sum: number): void;
   cam_maps(G: number, A: number, B: number, K: number, hw: number, out: number): void;
   target_probs(z: number, targets: number, R: number, C: number, per: number, out: number): void;
@@ -25,72 +15,19 @@ interface KernelExports {
   maps_to_image(maps: number, B: number, h: number, w: number, C: number, H: number, W: number, out: number): void;
 }
 
-/** The instantiated module with a bump allocator over its memory. */
-export class BaselineKernels {
-  private readonly base: number;
-  private top: number;
+/** The baselines' kernel module (core's {@link WasmArena}). */
+export type BaselineKernels = WasmArena<KernelExports>;
 
-  constructor(readonly exports: KernelExports) {
-    this.base = (exports.__heap_base.value + 15) & ~15;
-    this.top = this.base;
-  }
-
-  /** Start a new call: everything allocated before is free again. */
-  reset(): void {
-    this.top = this.base;
-  }
-
-  /** Reserve `bytes` (16-byte aligned), growing the memory when needed; returns the offset. */
-  alloc(bytes: number): number {
-    const p = this.top;
-    this.top = (p + bytes + 15) & ~15;
-    const mem = this.exports.memory;
-    if (this.top > mem.buffer.byteLength) mem.grow(Math.ceil((this.top - mem.buffer.byteLength) / 65536));
-    return p;
-  }
-
-  /** Copy `a` into fresh memory; returns its offset. */
-  put(a: Float32Array | Int32Array): number {
-    const p = this.alloc(a.byteLength);
-    if (a instanceof Float32Array) new Float32Array(this.exports.memory.buffer, p, a.length).set(a);
-    else new Int32Array(this.exports.memory.buffer, p, a.length).set(a);
-    return p;
-  }
-
-  /** A view of n float32 values at offset p (valid until the next alloc). */
-  f32(p: number, n: number): Float32Array {
-    return new Float32Array(this.exports.memory.buffer, p, n);
-  }
-}
-
-let instance: BaselineKernels | null | undefined;
+const module = lazyWasm<KernelExports>(KERNELS_WASM_BASE64);
 
 /** The kernels, or null when WebAssembly SIMD is unavailable (or disabled with SOP_WASM=0). */
 export function baselineKernels(): BaselineKernels | null {
-  if (instance !== undefined) return instance;
-  instance = null;
-  if (process.env.SOP_WASM === '0') return instance;
-  try {
-    const WA = (globalThis as { WebAssembly?: WasmApi }).WebAssembly;
-    if (!WA) return instance;
-    const module = new WA.Module(Buffer.from(KERNELS_WASM_BASE64, 'base64'));
-    const inst = new WA.Instance(module, {});
-    instance = new BaselineKernels(inst.exports as unknown as KernelExports);
-  } catch {
-    instance = null; // no SIMD support: callers use their JavaScript paths
-  }
-  return instance;
+  return module.get();
 }
 
 /** For tests: force the JavaScript paths (false) or the kernels (true, when available); returns the previous state. */
 export function setBaselineKernelsEnabled(on: boolean): boolean {
-  const prev = !!instance;
-  if (!on) instance = null;
-  else {
-    instance = undefined;
-    baselineKernels();
-  }
-  return prev;
+  return module.setEnabled(on);
 }
 
 /** GradCAM's Σ_k mean(G_k)·A_k per example, [B, hw], for G, A [B, K, hw] (see `cam_maps` in kernels.c). */

@@ -1,23 +1,15 @@
 /**
  * WebAssembly SIMD kernels for SOP's per-prediction work (source: `packages/core/wasm/kernels.c`, built into
- * `kernels-wasm.ts` by `tools/wasm/build-kernels.mjs`). Instantiated lazily and synchronously on first use; every
- * caller keeps a JavaScript fallback, used when the runtime has no WebAssembly SIMD or when `SOP_WASM=0`.
- *
- * Memory: operands are copied into the module's linear memory above `__heap_base` for each call (a bump arena reset
- * at the start of every wrapper) and results copied out, so no view into the module's memory escapes (growing the
- * memory detaches such views).
+ * `kernels-wasm.ts` by `tools/wasm/build-kernels.mjs`). Instantiated lazily and synchronously on first use (see
+ * `wasm.ts`); every caller keeps a JavaScript fallback, used when the runtime has no WebAssembly SIMD or when
+ * `SOP_WASM=0`.
  */
 import { KERNELS_WASM_BASE64 } from './kernels-wasm.js';
+import { lazyWasm, type WasmArena, type WasmArenaExports } from './wasm.js';
 
-/** The slice of the WebAssembly JS API used here (the project's `lib` settings carry no WebAssembly types). */
-interface WasmApi {
-  Module: new (bytes: Uint8Array) => object;
-  Instance: new (module: object, imports: object) => { exports: unknown };
-}
+export { WasmArena, instantiateWasm, lazyWasm, type WasmArenaExports } from './wasm.js';
 
-interface KernelExports {
-  memory: { buffer: ArrayBuffer; grow(pages: number): number };
-  __heap_base: { value: number };
+interface KernelExports extends WasmArenaExports {
   exp_f32(x: number, y: number, n: number): void;
   topk_mass(logits: number, rows: number, len: number, k: number, largest: number, a: number, M: number, c: number, keys: number): void;
   topk_mask(v: number, rows: number, len: number, k: number, largest: number, M: number, keys: number): void;
@@ -30,95 +22,19 @@ interface KernelExports {
   sop_combine(z: number, alpha: number, scales: number, B: number, m: number, C: number, zh: number, ct: number, y: number, acc: number): void;
 }
 
-type Array32 = Float32Array | Int32Array;
+/** Core's kernel module (see {@link WasmArena}). */
+export type Kernels = WasmArena<KernelExports>;
 
-/** The instantiated module with a bump allocator over its memory. */
-export class Kernels {
-  private readonly base: number;
-  private top: number;
-  /** Views of the whole memory, renewed when it grows (growing detaches the old buffer). */
-  private buf: ArrayBuffer;
-  private u8: Uint8Array;
-  private f32all: Float32Array;
-
-  constructor(readonly exports: KernelExports) {
-    this.base = (exports.__heap_base.value + 15) & ~15;
-    this.top = this.base;
-    this.buf = exports.memory.buffer;
-    this.u8 = new Uint8Array(this.buf);
-    this.f32all = new Float32Array(this.buf);
-  }
-
-  /** Start a new call: everything allocated before is free again. */
-  reset(): void {
-    this.top = this.base;
-  }
-
-  /** Reserve `bytes` (16-byte aligned), growing the memory when needed; returns the offset. */
-  alloc(bytes: number): number {
-    const p = this.top;
-    this.top = (p + bytes + 15) & ~15;
-    if (this.top > this.buf.byteLength) {
-      const mem = this.exports.memory;
-      mem.grow(Math.ceil((this.top - this.buf.byteLength) / 65536));
-      this.buf = mem.buffer;
-      this.u8 = new Uint8Array(this.buf);
-      this.f32all = new Float32Array(this.buf);
-    }
-    return p;
-  }
-
-  /** Copy `a` into fresh memory; returns its offset. */
-  put(a: Array32): number {
-    const p = this.alloc(a.byteLength);
-    if (a instanceof Float32Array) this.f32all.set(a, p >> 2);
-    else this.u8.set(new Uint8Array(a.buffer, a.byteOffset, a.byteLength), p);
-    return p;
-  }
-
-  f32(p: number, n: number): Float32Array {
-    return this.f32all.subarray(p >> 2, (p >> 2) + n);
-  }
-
-  /** Copy n float32 values at offset p into `out` (or a new array). */
-  read(p: number, n: number, out?: Float32Array): Float32Array {
-    const i = p >> 2;
-    if (out) {
-      out.set(this.f32all.subarray(i, i + n));
-      return out;
-    }
-    return this.f32all.slice(i, i + n);
-  }
-}
-
-let instance: Kernels | null | undefined;
+const module = lazyWasm<KernelExports>(KERNELS_WASM_BASE64);
 
 /** The kernels, or null when WebAssembly SIMD is unavailable (or disabled with SOP_WASM=0). */
 export function kernels(): Kernels | null {
-  if (instance !== undefined) return instance;
-  instance = null;
-  if (process.env.SOP_WASM === '0') return instance;
-  try {
-    const WA = (globalThis as { WebAssembly?: WasmApi }).WebAssembly;
-    if (!WA) return instance;
-    const module = new WA.Module(Buffer.from(KERNELS_WASM_BASE64, 'base64'));
-    const inst = new WA.Instance(module, {});
-    instance = new Kernels(inst.exports as unknown as KernelExports);
-  } catch {
-    instance = null; // no SIMD support: callers use their JavaScript paths
-  }
-  return instance;
+  return module.get();
 }
 
 /** For tests: force the JavaScript paths (false) or the kernels (true, when available); returns the previous state. */
 export function setKernelsEnabled(on: boolean): boolean {
-  const prev = !!instance;
-  if (!on) instance = null;
-  else {
-    instance = undefined;
-    kernels();
-  }
-  return prev;
+  return module.setEnabled(on);
 }
 
 export interface TopkMassValues {

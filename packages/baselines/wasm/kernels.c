@@ -3,6 +3,8 @@
 // wasm/build.mjs (clang --target=wasm32 -msimd128); the JavaScript in src/methods/ is the reference and fallback.
 #include <wasm_simd128.h>
 
+#include "simd-math.h" /* exp4 (packages/core/wasm) */
+
 // FullGrad's ψ summed over channels, added per example b of B: out[b, i] += Σ_k (|g[b,k,i]|·absb[k] − lo) / (hi − lo)
 // with lo and hi the min and max of |g[b,k,·]|·absb[k] over all K·hw values, i.e. (S_i − K·lo) / (hi − lo); nothing is
 // added when hi − lo is not positive (a constant map: ψ = 0). g [B, K, hw], absb [K] (|bias|), out [B, hw]; f32
@@ -109,25 +111,6 @@ __attribute__((export_name("cam_maps"))) void cam_maps(const float *G, const flo
       for (; i < hw; i++) ob[i] += a * ak[i];
     }
   }
-}
-
-// exp on four lanes (Cephes' expf: range reduction by ln 2 in two parts, degree-5 polynomial, 2^n through the
-// exponent bits); inputs clamped to [−87.34, 88.72], so the result stays finite and normal. ~1 ulp of float32.
-static v128_t exp4(v128_t x) {
-  x = wasm_f32x4_min(wasm_f32x4_max(x, wasm_f32x4_splat(-87.33654f)), wasm_f32x4_splat(88.72283f));
-  v128_t fx = wasm_f32x4_floor(wasm_f32x4_add(wasm_f32x4_mul(x, wasm_f32x4_splat(1.44269504088896341f)), wasm_f32x4_splat(0.5f)));
-  x = wasm_f32x4_sub(x, wasm_f32x4_mul(fx, wasm_f32x4_splat(0.693359375f)));
-  x = wasm_f32x4_sub(x, wasm_f32x4_mul(fx, wasm_f32x4_splat(-2.12194440e-4f)));
-  v128_t z = wasm_f32x4_mul(x, x);
-  v128_t y = wasm_f32x4_splat(1.9875691500e-4f);
-  y = wasm_f32x4_add(wasm_f32x4_mul(y, x), wasm_f32x4_splat(1.3981999507e-3f));
-  y = wasm_f32x4_add(wasm_f32x4_mul(y, x), wasm_f32x4_splat(8.3334519073e-3f));
-  y = wasm_f32x4_add(wasm_f32x4_mul(y, x), wasm_f32x4_splat(4.1665795894e-2f));
-  y = wasm_f32x4_add(wasm_f32x4_mul(y, x), wasm_f32x4_splat(1.6666665459e-1f));
-  y = wasm_f32x4_add(wasm_f32x4_mul(y, x), wasm_f32x4_splat(5.0000001201e-1f));
-  y = wasm_f32x4_add(wasm_f32x4_add(wasm_f32x4_mul(y, z), x), wasm_f32x4_splat(1.0f));
-  v128_t n = wasm_i32x4_shl(wasm_i32x4_add(wasm_i32x4_trunc_sat_f32x4(fx), wasm_i32x4_splat(127)), 23);
-  return wasm_f32x4_mul(y, n);
 }
 
 // Softmax probability of each row's target: out[r] = 1 / Σ_j exp(z[r, j] − z[r, t]) with t = targets[r / per]

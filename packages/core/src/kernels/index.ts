@@ -135,11 +135,10 @@ export interface GenLogitsOperands {
   abkCols: number;
 }
 
-/** The attention generator's factored logits at inference: [B, m, d] (see gen_logits in kernels.c). */
-export function genLogitsKernel(k: Kernels, o: GenLogitsOperands): Float32Array {
+/** Copy the generator's operands into the arena (after reset) with room for the logits and the work buffer. */
+function putGenerator(k: Kernels, o: GenLogitsOperands): number[] {
   const m = o.qs.length;
   const { B, d, p } = o;
-  k.reset();
   const pV = k.put(o.V);
   const pQ = k.put(o.qs);
   const pG = k.put(o.G);
@@ -148,11 +147,16 @@ export function genLogitsKernel(k: Kernels, o: GenLogitsOperands): Float32Array 
   const pab = k.put(o.abk);
   const pL = k.alloc(B * m * d * 4);
   const pW = k.alloc((2 * p * (d + 3) + 2 * p + d + 8) * 4);
-  const aBkRows = o.aBk.length / p;
-  const AbkCols = o.Abk.length / p;
-  const abkRows = o.abk.length / o.abkCols;
-  k.exports.gen_logits(pV, B, d, p, pQ, m, pG, pa, aBkRows, pA, AbkCols, pab, abkRows, o.abkCols, pL, pW);
-  return k.read(pL, B * m * d);
+  // the argument list of gen_logits (gen_topk adds its own after it)
+  return [pV, B, d, p, pQ, m, pG, pa, o.aBk.length / p, pA, o.Abk.length / p, pab, o.abk.length / o.abkCols, o.abkCols, pL, pW];
+}
+
+/** The attention generator's factored logits at inference: [B, m, d] (see gen_logits in kernels.c). */
+export function genLogitsKernel(k: Kernels, o: GenLogitsOperands): Float32Array {
+  k.reset();
+  const args = putGenerator(k, o);
+  k.exports.gen_logits(...(args as Parameters<KernelExports['gen_logits']>));
+  return k.read(args[14], o.B * o.qs.length * o.d);
 }
 
 /** The sparsemax selector at inference: α [B, m, C] = sparsemax over groups of keys [B·m, kk] · u [kk, C]. */
@@ -194,22 +198,14 @@ export function sopCombineKernel(k: Kernels, z: Float32Array, alpha: Float32Arra
 
 /** The generator's logits (as {@link genLogitsKernel}) and then softmax + top-k + scale (as {@link topkMassKernel}) in one call. */
 export function genTopkKernel(k: Kernels, o: GenLogitsOperands, kk: number, largest: boolean): TopkMassValues {
-  const m = o.qs.length;
-  const { B, d, p } = o;
-  const n = B * m * d;
+  const rows = o.B * o.qs.length;
+  const n = rows * o.d;
   k.reset();
-  const pV = k.put(o.V);
-  const pQ = k.put(o.qs);
-  const pG = k.put(o.G);
-  const pa = k.put(o.aBk);
-  const pA = k.put(o.Abk);
-  const pab = k.put(o.abk);
-  const pL = k.alloc(n * 4);
-  const pW = k.alloc((2 * p * (d + 3) + 2 * p + d + 8) * 4);
+  const args = putGenerator(k, o);
   const pAt = k.alloc(n * 4);
   const pM = k.alloc(n * 4);
-  const pC = k.alloc(B * m * 4);
-  const pK = k.alloc(256 + 4 * d);
-  k.exports.gen_topk(pV, B, d, p, pQ, m, pG, pa, o.aBk.length / p, pA, o.Abk.length / p, pab, o.abk.length / o.abkCols, o.abkCols, pL, pW, kk, largest ? 1 : 0, pAt, pM, pC, pK);
-  return { a: k.read(pAt, n), M: k.read(pM, n), c: k.read(pC, B * m) };
+  const pC = k.alloc(rows * 4);
+  const pK = k.alloc(256 + 4 * o.d);
+  k.exports.gen_topk(...(args as Parameters<KernelExports['gen_logits']>), kk, largest ? 1 : 0, pAt, pM, pC, pK);
+  return { a: k.read(pAt, n), M: k.read(pM, n), c: k.read(pC, rows) };
 }

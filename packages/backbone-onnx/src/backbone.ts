@@ -455,11 +455,19 @@ export class OnnxBackbone implements Backbone {
 
   /** One float initializer by name (a copy, as in {@link parameters}), or undefined when there is none. */
   parameter(name: string): FloatTensor | undefined {
-    const model = this.model();
-    const t = (model.graph?.initializer ?? []).find((i) => i.name === name);
-    if (!t || (t.dataType !== 1 && t.dataType !== 10 && t.dataType !== 11)) return undefined;
-    return readInitializer(model, name, this.modelPath);
+    // initializers are constants of the file: decoded once, handed out as copies (FullGrad asks on every call)
+    let t = this.decoded.get(name);
+    if (t === undefined) {
+      const model = this.model();
+      const init = (model.graph?.initializer ?? []).find((i) => i.name === name);
+      t = !init || (init.dataType !== 1 && init.dataType !== 10 && init.dataType !== 11) ? null : readInitializer(model, name, this.modelPath);
+      this.decoded.set(name, t);
+    }
+    return t ? { data: t.data.slice(), shape: [...t.shape] } : undefined;
   }
+
+  /** Decoded float initializers by name (null: not a float initializer), see {@link parameter}. */
+  private readonly decoded = new Map<string, FloatTensor | null>();
 
   /**
    * The default GradCAM layer: the last 4-D spatial tensor before global pooling (CNNs, {@link findLastSpatialTensor}),
@@ -483,6 +491,13 @@ export class OnnxBackbone implements Backbone {
    * spatial ones FullGrad maps; biases of linear layers carry no location.
    */
   fullgradBiasLayers(): Array<{ output: string; bias: string }> {
+    this.biasLayers ??= this.findBiasLayers();
+    return this.biasLayers.map((l) => ({ ...l }));
+  }
+
+  private biasLayers?: Array<{ output: string; bias: string }>;
+
+  private findBiasLayers(): Array<{ output: string; bias: string }> {
     const kinds = this.tensorKinds();
     const out: Array<{ output: string; bias: string }> = [];
     for (const n of this.model().graph?.node ?? []) {

@@ -29,7 +29,7 @@ import { allAttributors } from '../src/index.js';
 const ROOT = resolve(import.meta.dirname, '../../..');
 const ORT_SPINNING = process.env.SOP_BENCH_ORT_SPINNING === '1';
 const only = (v: string | undefined): string[] | undefined => (v ? v.split(',').map((s) => s.trim()).filter(Boolean) : undefined);
-const WARMUP_MS = 300;
+const WARMUP_MS = Number(process.env.SOP_BENCH_WARMUP_MS ?? 300);
 const REPS_MS = 600;
 const CASES = only(process.env.SOP_BENCH_CASES);
 const METHODS = only(process.env.SOP_BENCH_METHODS);

@@ -6,8 +6,8 @@ import type { Tensor } from './autograd/tensor.js';
 
 /** What a group generator proposes for a batch: m candidate groups per example. */
 export interface GeneratedGroups {
-  /** Attention of each group's query over the features, a [B, m, d] (differentiable). */
-  attention: Tensor;
+  /** Attention of each group's query over the features, a [B, m, d]; absent when the caller passed `attention: false`. */
+  attention?: Tensor;
   /** Binary group masks M [B, m, d]: the top ⌊keep·d⌋ features of each row of `attention` (no gradient). */
   masks: Tensor;
   /** Scale c = Σ_top a − Σ_rest a = 2·Σ_top a − 1 [B, m]: the gradient path into the generator (methods §9.1). */
@@ -29,6 +29,8 @@ export interface GenerateOptions {
   rng?: Rng;
   /** Record an autograd graph (training). Default false. */
   grad?: boolean;
+  /** Also return the attention values (default true); SOP's inference needs only masks and scales and passes false. */
+  attention?: boolean;
 }
 
 /**

@@ -153,7 +153,12 @@ describe('WebAssembly kernels', () => {
     const columns = new ColumnsSpace([11]);
     const cx = new Float32Array(3 * 11).map(() => rng.normal());
     const cInputs: Inputs = { x: { data: cx, shape: [3, 11] } };
-    for (const [space, inputs, row] of [[patches, pInputs, 84], [columns, cInputs, 11]] as const) {
+    // one channel (the fused path), a feature grid narrower than a SIMD vector (scalar expansion), hw not a multiple of 4
+    const gray = new PatchesSpace([1, 6, 7], [2, 2]);
+    const gInputs: Inputs = { x: { data: new Float32Array(3 * 42).map(() => rng.normal()), shape: [3, 1, 6, 7] } };
+    const tiny = new PatchesSpace([1, 4, 4], [2, 4]);
+    const tInputs: Inputs = { x: { data: new Float32Array(3 * 16).map(() => rng.normal()), shape: [3, 1, 4, 4] } };
+    for (const [space, inputs, row] of [[patches, pInputs, 84], [columns, cInputs, 11], [gray, gInputs, 42], [tiny, tInputs, 16]] as const) {
       const d = space.numFeatures;
       const rows = [2, 0, 1, 1, 2, 0, 0];
       const masks = new Float32Array(rows.length * d).map((_, i) => (i % 3 === 0 ? 1 : i % 5 === 0 ? 0.25 : 0));
@@ -186,28 +191,29 @@ describe('WebAssembly kernels', () => {
     }
   });
 
-  itK('generator logits: the factored product against float64 (broadcast and full operands)', () => {
+  itK('generator logits: the factored product against float64 (broadcast and full operands; vector and scalar widths)', () => {
     const k = K();
     const rng = new Rng(6);
-    const [B, d, p] = [3, 10, 4];
-    const qs = Int32Array.from([0, 3, 9]);
-    const m = qs.length;
-    const V = new Float32Array(B * d * p).map(() => rng.normal());
-    const G = new Float32Array(p * p).map(() => rng.normal());
-    for (const full of [true, false]) {
-      const aBk = new Float32Array((full ? m : 1) * p).map(() => rng.normal());
-      const Abk = new Float32Array(p * (full ? d : 1)).map(() => rng.normal());
-      const abkCols = full ? d : 1;
-      const abk = new Float32Array((full ? m : 1) * abkCols).map(() => rng.normal());
-      const L = genLogitsKernel(k, { V, B, d, p, qs, G, aBk, Abk, abk, abkCols });
-      for (let b = 0; b < B; b++) {
-        for (let i = 0; i < m; i++) {
-          const vq = Array.from(V.subarray((b * d + qs[i]) * p, (b * d + qs[i] + 1) * p));
-          const P = Array.from({ length: p }, (_, q) => vq.reduce((s, v, t) => s + v * G[t * p + q], 0) + aBk[(full ? i : 0) * p + q]);
-          for (let j = 0; j < d; j++) {
-            let want = abk[(full ? i : 0) * abkCols + (full ? j : 0)];
-            for (let q = 0; q < p; q++) want += P[q] * V[(b * d + j) * p + q] + vq[q] * Abk[q * (full ? d : 1) + (full ? j : 0)];
-            expect(Math.abs(L[(b * m + i) * d + j] - want)).toBeLessThan(1e-5 * (1 + Math.abs(want)));
+    for (const [B, d, p] of [[3, 10, 4], [2, 16, 3], [2, 20, 8]]) {
+      const qs = Int32Array.from([0, 3, 9]);
+      const m = qs.length;
+      const V = new Float32Array(B * d * p).map(() => rng.normal());
+      const G = new Float32Array(p * p).map(() => rng.normal());
+      for (const full of [true, false]) {
+        const aBk = new Float32Array((full ? m : 1) * p).map(() => rng.normal());
+        const Abk = new Float32Array(p * (full ? d : 1)).map(() => rng.normal());
+        const abkCols = full ? d : 1;
+        const abk = new Float32Array((full ? m : 1) * abkCols).map(() => rng.normal());
+        const L = genLogitsKernel(k, { V, B, d, p, qs, G, aBk, Abk, abk, abkCols });
+        for (let b = 0; b < B; b++) {
+          for (let i = 0; i < m; i++) {
+            const vq = Array.from(V.subarray((b * d + qs[i]) * p, (b * d + qs[i] + 1) * p));
+            const P = Array.from({ length: p }, (_, q) => vq.reduce((s, v, t) => s + v * G[t * p + q], 0) + aBk[(full ? i : 0) * p + q]);
+            for (let j = 0; j < d; j++) {
+              let want = abk[(full ? i : 0) * abkCols + (full ? j : 0)];
+              for (let q = 0; q < p; q++) want += P[q] * V[(b * d + j) * p + q] + vq[q] * Abk[q * (full ? d : 1) + (full ? j : 0)];
+              expect(Math.abs(L[(b * m + i) * d + j] - want)).toBeLessThan(1e-5 * (1 + Math.abs(want)));
+            }
           }
         }
       }

@@ -357,16 +357,55 @@ void sparsemax_mid(const f32 *z, int outer, int len, int inner, f32 *out, f64 *w
 /*
  * Masked copies of input rows through a pixel → feature map: for r < R, channel ch < C, pixel p < hw,
  * out[r][ch][p] = x[rows[r]][ch][p] · masks[r][map[p]] (base == 0), or base[ch·hw + p] + (x − base)·m computed in
- * float64 (base given: one baseline row shared by all outputs). expanded: scratch of hw f32.
+ * float64 (base given: one baseline row shared by all outputs). A row's mask is expanded to pixels four at a time:
+ * when the four pixels' features lie within four consecutive features (patches at least 2 wide, columns), one
+ * (unaligned) load of those mask values and a byte swizzle; else a scalar gather. work: scratch of 9·hw + 16 bytes.
  */
 EXPORT("mask_rows")
-void mask_rows(const f32 *x, const int32_t *rows, int R, const f32 *masks, int d, const int32_t *map, int hw, int C, const f32 *base, f32 *out, f32 *expanded) {
+void mask_rows(const f32 *x, const int32_t *rows, int R, const f32 *masks, int d, const int32_t *map, int hw, int C, const f32 *base, f32 *out, uint8_t *work) {
   const long row = (long)C * hw;
+  const int nv = hw / 4;
+  f32 *expanded = (f32 *)work;                    /* [hw] */
+  int32_t *vstart = (int32_t *)(work + 4L * hw);  /* [nv]: first feature of vector v's window, or -1 */
+  uint8_t *vtab = work + 4L * hw + 4L * nv + 16; /* [nv][16]: byte swizzle from the window to the 4 pixels */
+  vtab = (uint8_t *)(((uintptr_t)vtab + 15) & ~(uintptr_t)15);
+  for (int v = 0; v < nv; v++) {
+    int lo = map[4 * v], hi = lo;
+    for (int l = 1; l < 4; l++) {
+      if (map[4 * v + l] < lo) lo = map[4 * v + l];
+      if (map[4 * v + l] > hi) hi = map[4 * v + l];
+    }
+    if (d >= 4 && lo > d - 4) lo = d - 4;
+    if (d < 4 || hi - lo > 3) {
+      vstart[v] = -1;
+      continue;
+    }
+    vstart[v] = lo;
+    for (int l = 0; l < 4; l++)
+      for (int b = 0; b < 4; b++) vtab[16 * v + 4 * l + b] = (uint8_t)(4 * (map[4 * v + l] - lo) + b);
+  }
   for (int r = 0; r < R; r++) {
     const f32 *mr = masks + (long)r * d;
-    for (int p = 0; p < hw; p++) expanded[p] = mr[map[p]];
     const f32 *xr = x + (long)rows[r] * row;
     f32 *orow = out + (long)r * row;
+    if (C == 1 && !base) {
+      int v = 0;
+      for (; v < nv; v++) {
+        v128_t m;
+        if (vstart[v] >= 0) m = wasm_i8x16_swizzle(wasm_v128_load(mr + vstart[v]), wasm_v128_load(vtab + 16 * v));
+        else m = wasm_f32x4_make(mr[map[4 * v]], mr[map[4 * v + 1]], mr[map[4 * v + 2]], mr[map[4 * v + 3]]);
+        wasm_v128_store(orow + 4 * v, wasm_f32x4_mul(wasm_v128_load(xr + 4 * v), m));
+      }
+      for (int p = 4 * nv; p < hw; p++) orow[p] = xr[p] * mr[map[p]];
+      continue;
+    }
+    for (int v = 0; v < nv; v++) {
+      v128_t m;
+      if (vstart[v] >= 0) m = wasm_i8x16_swizzle(wasm_v128_load(mr + vstart[v]), wasm_v128_load(vtab + 16 * v));
+      else m = wasm_f32x4_make(mr[map[4 * v]], mr[map[4 * v + 1]], mr[map[4 * v + 2]], mr[map[4 * v + 3]]);
+      wasm_v128_store(expanded + 4 * v, m);
+    }
+    for (int p = 4 * nv; p < hw; p++) expanded[p] = mr[map[p]];
     for (int ch = 0; ch < C; ch++) {
       const f32 *xc = xr + (long)ch * hw;
       f32 *oc = orow + (long)ch * hw;
@@ -409,11 +448,54 @@ void gen_logits(const f32 *V, int B, int d, int p, const int32_t *qs, int m, con
     for (int i = 0; i < m; i++) {
       const f32 *vq = Vb + (long)qs[i] * p;
       const f32 *ab = aBk + (long)(aBkRows == 1 ? 0 : i) * p;
-      for (int q = 0; q < p; q++) {
-        f32 s = 0;
-        for (int t = 0; t < p; t++) s += vq[t] * G[(long)t * p + q];
-        y[q] = s + ab[q];
-        y[p + q] = vq[q];
+      if ((p & 3) == 0) {
+        for (int q0 = 0; q0 < p; q0 += 4) {
+          v128_t acc = wasm_f32x4_splat(0.0f);
+          for (int t = 0; t < p; t++) acc = wasm_f32x4_add(acc, wasm_f32x4_mul(wasm_f32x4_splat(vq[t]), wasm_v128_load(G + (long)t * p + q0)));
+          wasm_v128_store(y + q0, wasm_f32x4_add(acc, wasm_v128_load(ab + q0)));
+          wasm_v128_store(y + p + q0, wasm_v128_load(vq + q0));
+        }
+      } else {
+        for (int q = 0; q < p; q++) {
+          f32 s = 0;
+          for (int t = 0; t < p; t++) s += vq[t] * G[(long)t * p + q];
+          y[q] = s + ab[q];
+          y[p + q] = vq[q];
+        }
+      }
+      f32 *Li = L + ((long)b * m + i) * d;
+      const f32 *ak = abk + (long)(abkRows == 1 ? 0 : i) * abkCols;
+      if ((d & 3) == 0) {
+        /* L row = abk row + Σ_q y[q]·ZT[q, :], 16 columns at a time in registers, stored in place */
+        int j0 = 0;
+        for (; j0 + 16 <= d; j0 += 16) {
+          v128_t a0, a1, a2, a3;
+          if (abkCols == 1) a0 = a1 = a2 = a3 = wasm_f32x4_splat(ak[0]);
+          else {
+            a0 = wasm_v128_load(ak + j0);
+            a1 = wasm_v128_load(ak + j0 + 4);
+            a2 = wasm_v128_load(ak + j0 + 8);
+            a3 = wasm_v128_load(ak + j0 + 12);
+          }
+          for (int q = 0; q < 2 * p; q++) {
+            v128_t yq = wasm_f32x4_splat(y[q]);
+            const f32 *z = ZT + (long)q * dp + j0;
+            a0 = wasm_f32x4_add(a0, wasm_f32x4_mul(yq, wasm_v128_load(z)));
+            a1 = wasm_f32x4_add(a1, wasm_f32x4_mul(yq, wasm_v128_load(z + 4)));
+            a2 = wasm_f32x4_add(a2, wasm_f32x4_mul(yq, wasm_v128_load(z + 8)));
+            a3 = wasm_f32x4_add(a3, wasm_f32x4_mul(yq, wasm_v128_load(z + 12)));
+          }
+          wasm_v128_store(Li + j0, a0);
+          wasm_v128_store(Li + j0 + 4, a1);
+          wasm_v128_store(Li + j0 + 8, a2);
+          wasm_v128_store(Li + j0 + 12, a3);
+        }
+        for (; j0 < d; j0 += 4) {
+          v128_t a0 = abkCols == 1 ? wasm_f32x4_splat(ak[0]) : wasm_v128_load(ak + j0);
+          for (int q = 0; q < 2 * p; q++) a0 = wasm_f32x4_add(a0, wasm_f32x4_mul(wasm_f32x4_splat(y[q]), wasm_v128_load(ZT + (long)q * dp + j0)));
+          wasm_v128_store(Li + j0, a0);
+        }
+        continue;
       }
       /* row = Σ_q y[q]·ZT[q, :], 16 columns at a time in registers */
       int j0 = 0;
@@ -437,8 +519,6 @@ void gen_logits(const f32 *V, int B, int d, int p, const int32_t *qs, int m, con
         for (int q = 0; q < 2 * p; q++) a0 = wasm_f32x4_add(a0, wasm_f32x4_mul(wasm_f32x4_splat(y[q]), wasm_v128_load(ZT + (long)q * dp + j0)));
         wasm_v128_store(row + j0, a0);
       }
-      f32 *Li = L + ((long)b * m + i) * d;
-      const f32 *ak = abk + (long)(abkRows == 1 ? 0 : i) * abkCols;
       if (abkCols == 1)
         for (int j = 0; j < d; j++) Li[j] = row[j] + ak[0];
       else

@@ -14,7 +14,7 @@ interface KernelExports extends WasmArenaExports {
   topk_mass(logits: number, rows: number, len: number, k: number, largest: number, a: number, M: number, c: number, keys: number): void;
   topk_mask(v: number, rows: number, len: number, k: number, largest: number, M: number, keys: number): void;
   sparsemax_mid(z: number, outer: number, len: number, inner: number, out: number, sorted: number): void;
-  mask_rows(x: number, rows: number, R: number, masks: number, d: number, map: number, hw: number, C: number, base: number, out: number, expanded: number): void;
+  mask_rows(x: number, rows: number, R: number, masks: number, d: number, map: number, hw: number, C: number, base: number, out: number, work: number): void;
   gen_logits(V: number, B: number, d: number, p: number, qs: number, m: number, G: number, aBk: number, aBkRows: number, Abk: number, AbkCols: number, abk: number, abkRows: number, abkCols: number, L: number, work: number): void;
   gen_topk(V: number, B: number, d: number, p: number, qs: number, m: number, G: number, aBk: number, aBkRows: number, Abk: number, AbkCols: number, abk: number, abkRows: number, abkCols: number, L: number, work: number, k: number, largest: number, a: number, M: number, c: number, scratch: number): void;
   matmul_rows(X: number, n: number, k: number, W: number, C: number, Y: number, WT: number): void;
@@ -100,7 +100,7 @@ export function maskRowsKernel(
   const pMap = k.put(map);
   const pB = base ? k.put(base) : 0;
   const pO = k.alloc(rows.length * C * hw * 4);
-  const pE = k.alloc(hw * 4);
+  const pE = k.alloc(9 * hw + 32);
   k.exports.mask_rows(pX, pR, rows.length, pMk, d, pMap, hw, C, pB, pO, pE);
   return k.read(pO, rows.length * C * hw, out);
 }
@@ -196,8 +196,8 @@ export function sopCombineKernel(k: Kernels, z: Float32Array, alpha: Float32Arra
   return { scaled: k.read(pzh, n), contributions: k.read(pct, n), output: k.read(py, B * C) };
 }
 
-/** The generator's logits (as {@link genLogitsKernel}) and then softmax + top-k + scale (as {@link topkMassKernel}) in one call. */
-export function genTopkKernel(k: Kernels, o: GenLogitsOperands, kk: number, largest: boolean): TopkMassValues {
+/** The generator's logits (as {@link genLogitsKernel}) and then softmax + top-k + scale (as {@link topkMassKernel}) in one call; `a` only when `attention`. */
+export function genTopkKernel(k: Kernels, o: GenLogitsOperands, kk: number, largest: boolean, attention = true): Partial<TopkMassValues> & Omit<TopkMassValues, 'a'> {
   const rows = o.B * o.qs.length;
   const n = rows * o.d;
   k.reset();
@@ -207,5 +207,5 @@ export function genTopkKernel(k: Kernels, o: GenLogitsOperands, kk: number, larg
   const pC = k.alloc(rows * 4);
   const pK = k.alloc(256 + 4 * o.d);
   k.exports.gen_topk(...(args as Parameters<KernelExports['gen_logits']>), kk, largest ? 1 : 0, pAt, pM, pC, pK);
-  return { a: k.read(pAt, n), M: k.read(pM, n), c: k.read(pC, rows) };
+  return { a: attention ? k.read(pAt, n) : undefined, M: k.read(pM, n), c: k.read(pC, rows) };
 }

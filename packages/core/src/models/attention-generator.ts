@@ -133,7 +133,7 @@ export class AttentionGroupGenerator implements GroupGenerator {
     const src =
       this.embeddingMode === 'backbone' ? { embeddings: await this.backboneEmbeddings(inputs) } : { values: Tensor.fromData(this.context.space.featureValues(inputs)) };
     const run = <T>(f: () => T): T => (options.grad ? f() : noGrad(f));
-    const gen = run(() => this.attend(src, inputs, heads, queries, n, options.deletion ?? false));
+    const gen = run(() => this.attend(src, inputs, heads, queries, n, options.deletion ?? false, options.attention ?? true));
     return { ...gen, queries, heads };
   }
 
@@ -227,11 +227,19 @@ export class AttentionGroupGenerator implements GroupGenerator {
   }
 
   /** Attention [B, m, d], binary masks, scale c [B, m]. */
-  private attend(src: { values?: Tensor; embeddings?: Tensor }, inputs: Inputs, heads: Int32Array, queries: Int32Array, n: number, deletion: boolean): { attention: Tensor; masks: Tensor; scales: Tensor } {
+  private attend(
+    src: { values?: Tensor; embeddings?: Tensor },
+    inputs: Inputs,
+    heads: Int32Array,
+    queries: Int32Array,
+    n: number,
+    deletion: boolean,
+    wantAttention: boolean,
+  ): { attention?: Tensor; masks: Tensor; scales: Tensor } {
     const d = this.numFeatures;
     const B = inputs.x.shape[0];
     const valid = this.context.space.validFeatures?.(inputs);
-    const fused = this.fusedInference(src, heads, queries, n, deletion, B, !!valid && valid.some((v) => v === 0));
+    const fused = this.fusedInference(src, heads, queries, n, deletion, B, !!valid && valid.some((v) => v === 0), wantAttention);
     if (fused) return fused;
     const parts: Tensor[] = [];
     for (let h = 0; h < this.numHeads; h++) {
@@ -267,7 +275,8 @@ export class AttentionGroupGenerator implements GroupGenerator {
     deletion: boolean,
     B: number,
     someInvalid: boolean,
-  ): { attention: Tensor; masks: Tensor; scales: Tensor } | undefined {
+    wantAttention: boolean,
+  ): { attention?: Tensor; masks: Tensor; scales: Tensor } | undefined {
     if (isGradEnabled() || !src.values || this.blurOpt || someInvalid || heads.length === 0) return undefined;
     const h = heads[0];
     for (let i = 1; i < heads.length; i++) if (heads[i] !== h) return undefined;
@@ -277,8 +286,8 @@ export class AttentionGroupGenerator implements GroupGenerator {
     if (!products) return undefined;
     const { G, aBk, Abk, abk } = products;
     const [d, p, m] = [this.numFeatures, this.valueDim, queries.length];
-    const r = genTopkKernel(kern, { V: src.values.data, B, d, p, qs: queries, G: G.data, aBk: aBk.data, Abk: Abk.data, abk: abk.data, abkCols: abk.shape[1] }, n, !deletion);
-    return { attention: new Tensor(r.a, [B, m, d]), masks: new Tensor(r.M, [B, m, d]), scales: new Tensor(r.c, [B, m]) };
+    const r = genTopkKernel(kern, { V: src.values.data, B, d, p, qs: queries, G: G.data, aBk: aBk.data, Abk: Abk.data, abk: abk.data, abkCols: abk.shape[1] }, n, !deletion, wantAttention);
+    return { attention: r.a && new Tensor(r.a, [B, m, d]), masks: new Tensor(r.M, [B, m, d]), scales: new Tensor(r.c, [B, m]) };
   }
 }
 

@@ -66,6 +66,8 @@ export interface SopForwardOptions {
   rng?: Rng;
   /** Record a graph (training). Default false. */
   grad?: boolean;
+  /** Return the generator's attention values (default true; predict, which does not report them, passes false). */
+  attention?: boolean;
 }
 
 /** Autograd-level result of one SOP forward (B examples, m groups, d features, C outputs). */
@@ -80,8 +82,8 @@ export interface SopTensors {
   scaledOutputs: Tensor;
   /** c [B, m]. */
   scales: Tensor;
-  /** Generator attention a [B, m, d] (values only: the generator's gradient path is `scales`). */
-  attention: Tensor;
+  /** Generator attention a [B, m, d] (values only: the generator's gradient path is `scales`); absent with `attention: false`. */
+  attention?: Tensor;
   /** Binary group masks M [B, m, d]. */
   masks: Float32Array;
   /** Backbone outputs z on each group [B, m, C]. */
@@ -261,7 +263,7 @@ export class SopModel {
     const C = this.numOutputs;
     const keep = options.keep ?? this.keep;
     checkKeep(keep, 'keep');
-    const gen = await this.generator.generate(inputs, { groups: m, keep, deletion: options.deletion, head: options.head, rng: options.rng, grad });
+    const gen = await this.generator.generate(inputs, { groups: m, keep, deletion: options.deletion, head: options.head, rng: options.rng, grad, attention: options.attention ?? true });
     const maskData = gen.masks.data;
     const { z, hidden } = await this.runGroups(inputs, maskData, B);
     const sel = grad ? undefined : noGrad(() => this.combine(new Tensor(this.keys === 'hidden' ? hidden! : z, [B, m, this.keyDim]), z, gen.scales.data, B));
@@ -326,8 +328,8 @@ export class SopModel {
   }
 
   /** Inference (no graph): every output of methods §2.4. */
-  async predict(inputs: Inputs, options: Omit<SopForwardOptions, 'grad' | 'head' | 'rng'> = {}): Promise<SopResult> {
-    const t = await this.forward(inputs, { ...options, grad: false });
+  async predict(inputs: Inputs, options: Omit<SopForwardOptions, 'grad' | 'head' | 'rng' | 'attention'> = {}): Promise<SopResult> {
+    const t = await this.forward(inputs, { ...options, grad: false, attention: false });
     return {
       batch: inputs.x.shape[0],
       numGroups: this.numGroups,

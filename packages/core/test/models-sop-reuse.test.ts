@@ -4,7 +4,7 @@
  * rows' buffer (maskers may write into a caller's scratch buffer).
  */
 import { describe, expect, it } from 'vitest';
-import { SopModel } from '../src/models/sop.js';
+import { SopModel, sopLimits } from '../src/models/sop.js';
 import { MlpBackbone } from '../src/models/mlp.js';
 import { ColumnsSpace } from '../src/features/columns.js';
 import { PatchesSpace } from '../src/features/patches.js';
@@ -65,6 +65,19 @@ describe('SOP reuse between inference calls', () => {
       expect(into.x.data.buffer).toBe(scratch.buffer);
       expect(into.x.shape).toEqual([5, 2, 6, 6]);
       expect(Array.from(into.x.data as Float32Array)).toEqual(Array.from(plain.x.data as Float32Array));
+    }
+  });
+
+  it('masking all rows up front and chunk by chunk give the same predictions', async () => {
+    const { sop, inputs } = model();
+    const whole = await sop.predict(inputs);
+    const prev = sopLimits.maskAllFloats;
+    sopLimits.maskAllFloats = 0; // force the chunked path (maskBatchSize 16 rows per masker call)
+    try {
+      const chunked = await sop.predict(inputs);
+      for (const k of ['output', 'masks', 'weights', 'scales', 'groupOutputs'] as const) expect(Array.from(chunked[k])).toEqual(Array.from(whole[k]));
+    } finally {
+      sopLimits.maskAllFloats = prev;
     }
   });
 });

@@ -6,6 +6,7 @@ import type { Task } from '../dataset.js';
 import { Rng } from '../rng.js';
 import { UserError } from '../errors.js';
 import { sliceRows, type FloatTensor, type TensorData } from '../tensor.js';
+import { sliceInputs } from '../inputs.js';
 import { Tensor, noGrad, mul, reshape, sum } from '../autograd/index.js';
 import type { GroupGenerator, GroupGeneratorFactory } from '../group-generator.js';
 import type { GroupSelector, GroupSelectorFactory } from '../group-selector.js';
@@ -41,6 +42,13 @@ export interface SopOptions {
   selectorKeys?: 'auto' | 'hidden' | 'output';
   seed?: number;
 }
+
+/**
+ * `maskAllFloats`: masked rows are built in one masker call before the backbone runs when all B·m of them hold at most
+ * this many values (default 16 MB of float32); larger batches are masked chunk by chunk (maskBatchSize rows) to bound
+ * memory. Mutable for tests and memory-tight deployments.
+ */
+export const sopLimits = { maskAllFloats: 1 << 22 };
 
 export interface SopContext {
   backbone: Backbone;
@@ -211,7 +219,11 @@ export class SopModel {
     return this.params;
   }
 
-  /** Run the backbone on the B·m masked inputs in chunks of maskBatchSize rows. */
+  /**
+   * Run the backbone on the B·m masked inputs in chunks of maskBatchSize rows. When all masked rows fit in
+   * `sopLimits.maskAllFloats` values they are built in one masker call before the first backbone call (the backbone then
+   * gets views of consecutive chunks, back to back); otherwise each chunk is masked right before its call.
+   */
   private async runGroups(inputs: Inputs, masks: Float32Array, B: number): Promise<{ z: Float32Array; hidden?: Float32Array }> {
     const m = this.numGroups;
     const d = this.numFeatures;
@@ -222,10 +234,11 @@ export class SopModel {
     const rows = new Int32Array(R);
     for (let r = 0; r < R; r++) rows[r] = Math.floor(r / m);
     const outputs = this.keys === 'hidden' ? ['hidden'] : [];
-    // one buffer for the masked rows of every chunk (each chunk's backbone call finishes before the next is masked);
-    // kept between calls, a fresh one while another forward of this model is using it
     const rowSize = inputs.x.data instanceof Float32Array && B > 0 ? inputs.x.data.length / B : 0;
-    const need = Math.min(R, this.maskBatchSize) * rowSize;
+    const all = rowSize > 0 && R * rowSize <= sopLimits.maskAllFloats;
+    // one buffer for the masked rows (all of them, or one chunk at a time: each chunk's backbone call finishes before
+    // the next is masked into it); kept between calls, a fresh one while another forward of this model is using it
+    const need = (all ? R : Math.min(R, this.maskBatchSize)) * rowSize;
     let scratch: Float32Array | undefined;
     let owns = false;
     if (rowSize > 0 && this.scratchBusy) scratch = new Float32Array(need);
@@ -234,17 +247,19 @@ export class SopModel {
       scratch = this.scratch;
       owns = this.scratchBusy = true;
     }
+    const { masker, space, backbone } = this.context;
     try {
+      const whole = all ? masker.apply(inputs, masks, rows, space, scratch) : undefined;
       for (let start = 0; start < R; start += this.maskBatchSize) {
         const end = Math.min(R, start + this.maskBatchSize);
-        const masked = this.context.masker.apply(inputs, masks.subarray(start * d, end * d), rows.subarray(start, end), this.context.space, scratch);
-        const out = await this.context.backbone.forward(masked, { outputs });
+        const masked = whole ? sliceInputs(whole, start, end) : masker.apply(inputs, masks.subarray(start * d, end * d), rows.subarray(start, end), space, scratch);
+        const out = await backbone.forward(masked, { outputs });
         if (out.output.data.length !== (end - start) * C) {
-          throw new UserError(`backbone '${this.context.backbone.name}' returned output shape [${out.output.shape}] for ${end - start} rows; expected [${end - start}, ${C}]`, 'check that the data set has as many classes/outputs as the backbone');
+          throw new UserError(`backbone '${backbone.name}' returned output shape [${out.output.shape}] for ${end - start} rows; expected [${end - start}, ${C}]`, 'check that the data set has as many classes/outputs as the backbone');
         }
         z.set(out.output.data, start * C);
         if (hidden) {
-          if (!out.hidden) throw new UserError(`backbone '${this.context.backbone.name}' returned no hidden state`, 'set model.selectorKeys: output');
+          if (!out.hidden) throw new UserError(`backbone '${backbone.name}' returned no hidden state`, 'set model.selectorKeys: output');
           hidden.set(out.hidden.data, start * this.keyDim);
         }
       }

@@ -291,6 +291,17 @@ export class BatchRunner {
     const vjp = this.requireVjp(method);
     const n = inputs.x.shape[0];
     const C = cotangent.length / n;
+    if (n <= this.maxBatch) {
+      // one chunk: the backbone's result as it is
+      const res = await this.timed(() => vjp(inputs, { cotangents: { output: { data: cotangent, shape: [n, C] } }, wrt }));
+      this.gradients += n;
+      for (const w of wrt) {
+        if (!res.grads[w]) {
+          throw new UserError(`backbone '${this.backbone.name}' returned no gradient for '${w}'`, `make its vjp support wrt: ['${w}'] (an input key or an exposed intermediate)`);
+        }
+      }
+      return { grads: res.grads as Record<string, FloatTensor>, outputs: res.outputs };
+    }
     const gradParts: Record<string, FloatTensor[]> = Object.fromEntries(wrt.map((w) => [w, [] as FloatTensor[]]));
     const outParts: BackboneOutputs[] = [];
     for (let s = 0; s < n; s += this.maxBatch) {

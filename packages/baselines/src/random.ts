@@ -6,6 +6,7 @@
  * two uniforms, a log, a square root and a cosine. Core's `Rng` is left as it is (its stream is relied on elsewhere).
  */
 import type { Rng } from '@sop/core';
+import { baselineKernels, noisyRowsKernel } from './kernels/index.js';
 
 const LAYERS = 128;
 /** Magnitude draws are signed 25-bit integers (bits 7–31 of a draw; bits 0–6 pick the layer). */
@@ -171,6 +172,43 @@ export class BulkRng {
     this.s2 = s2;
     this.s3 = s3;
   }
+
+  /**
+   * out[r·n + i] = (base[⌊r / per⌋·n + i] + scale·z)·(lo + (hi − lo)·U) for r < rows: {@link fillNormalAffine} row by
+   * row, then {@link mulUniform} over all of them (the same draws and values). In WebAssembly ({@link noisyRowsKernel})
+   * when the kernels are available, the ziggurat's rare slow draws coming back to {@link slowNormal}.
+   */
+  fillNoisyRows(out: Float32Array, base: Float32Array, rows: number, per: number, n: number, scale: number, lo: number, hi: number): void {
+    const k = baselineKernels();
+    if (!k) {
+      for (let r = 0; r < rows; r++) this.fillNormalAffine(out, r * n, n, base, Math.floor(r / per) * n, scale);
+      this.mulUniform(out, 0, rows * n, lo, hi);
+      return;
+    }
+    const state = this.stateScratch;
+    state[0] = this.s0;
+    state[1] = this.s1;
+    state[2] = this.s2;
+    state[3] = this.s3;
+    noisyRowsKernel(k, state, KN, WN, base, rows, per, n, scale, lo, hi, out, (j, iz, st) => {
+      this.s0 = st[0];
+      this.s1 = st[1];
+      this.s2 = st[2];
+      this.s3 = st[3];
+      const z = this.slowNormal(j, iz);
+      st[0] = this.s0;
+      st[1] = this.s1;
+      st[2] = this.s2;
+      st[3] = this.s3;
+      return z;
+    });
+    this.s0 = state[0];
+    this.s1 = state[1];
+    this.s2 = state[2];
+    this.s3 = state[3];
+  }
+
+  private readonly stateScratch = new Int32Array(4);
 
   /** Marsaglia & Tsang's `nfix`: the draw (j, iz) fell outside its layer's rectangle. */
   private slowNormal(j: number, iz: number): number {

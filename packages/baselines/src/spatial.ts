@@ -1,4 +1,5 @@
 /** Small spatial helpers for the CAM-style and attack-style attributors (maps [h, w], images [C, H, W]). */
+import { baselineKernels, blurKernel } from './kernels/index.js';
 
 /** Bilinear resize of one [h, w] map to [H, W] (align_corners = false, like torch's interpolate). */
 export function resizeBilinear(src: ArrayLike<number>, h: number, w: number, H: number, W: number): Float32Array {
@@ -64,12 +65,14 @@ export function gaussianBlur2d(data: Float32Array, shape: number[], k: number, s
 /**
  * {@link gaussianBlur2d} for repeated calls on data of one shape: the kernel and the two buffers are built once, and
  * the zero padding is handled by clipping each tap range instead of testing every tap. Same sums in the same order.
- * `apply` returns its own buffer (overwritten by the next call).
+ * `apply` returns its own buffer (overwritten by the next call). It runs in WebAssembly ({@link blurKernel}, the
+ * same float64 sums) when the kernels are available; the JavaScript below is the reference and fallback.
  */
 export class GaussianBlur {
   private readonly shape: number[];
-  private readonly r: number;
-  private readonly ker: Float64Array;
+  readonly r: number;
+  /** The taps [2r + 1] (float64). */
+  readonly ker: Float64Array;
   private readonly tmp: Float32Array;
   private readonly out: Float32Array;
 
@@ -93,6 +96,8 @@ export class GaussianBlur {
     const ker = this.ker;
     const tmp = this.tmp;
     const out = this.out;
+    const wasm = baselineKernels();
+    if (wasm) return blurKernel(wasm, data, N * C, H, W, ker, r, out);
     for (let p = 0; p < N * C; p++) {
       const o = p * H * W;
       for (let y = 0; y < H; y++) {

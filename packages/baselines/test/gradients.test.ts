@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { UserError } from '@sop/core';
 import { agi, ampe, fresh, fullgrad, gradcam, gradient, inputXGradient, integratedGradients, mfaba } from '../src/index.js';
+import { setBaselineKernelsEnabled } from '../src/kernels/index.js';
 import { blendMasker, columnsSpace, ctx, maxAbsDiff, mlpModel, patchesSpace, rowBackbone, t, type RowModel } from './helpers.js';
 
 const d = 5;
@@ -201,6 +202,30 @@ describe('attack-path methods (mfaba, agi, ampe)', () => {
     expect(a1.meta.gradients).toBe(20 * B);
     expect(a1.values.every(Number.isFinite)).toBe(true);
     for (let b = 0; b < B; b++) expect(a1.values.subarray(b * d, (b + 1) * d).reduce((s, v) => s + v, 0)).toBeGreaterThan(0);
+  });
+
+  it('ampe: the WebAssembly path (noise, mean, blur, step) gives the JavaScript values bit for bit', async () => {
+    const img = mlpModel(2 * 6 * 4, 8, C, 7);
+    const xi = Float32Array.from({ length: 3 * 48 }, (_, i) => Math.sin(i * 0.37));
+    const cases = [
+      { inputs: { x: t(xi, [3, 2, 6, 4]) }, model: img, space: patchesSpace(2, 6, 4, 2), options: { seed: 9, maxBatch: 7 } },
+      { inputs: { x: t(xi, [3, 2, 6, 4]) }, model: img, space: patchesSpace(2, 6, 4, 2), options: { seed: 2, tiKernel: 1, steps: 3 } },
+      { inputs: { x: t(X, [B, d]) }, model, space: columnsSpace(d), options: { seed: 4 } },
+    ];
+    for (const c of cases) {
+      const run = async (on: boolean): Promise<Float32Array> => {
+        const prev = setBaselineKernelsEnabled(on);
+        try {
+          return (await ampe.attribute(c.inputs, ctx(rowBackbone(c.model), c.space), c.options)).values;
+        } finally {
+          setBaselineKernelsEnabled(prev);
+        }
+      };
+      const js = await run(false);
+      const wasm = await run(true);
+      expect(js.every(Number.isFinite)).toBe(true);
+      expect(Array.from(wasm)).toEqual(Array.from(js));
+    }
   });
 });
 

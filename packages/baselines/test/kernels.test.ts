@@ -2,8 +2,8 @@ import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { Rng } from '@sop/core';
-import { baselineKernels, camMapsKernel, fullgradKernel, targetProbsKernel } from '../src/kernels/index.js';
+import { PatchesSpace, Rng } from '@sop/core';
+import { baselineKernels, camMapsKernel, fullgradFeaturesKernel, fullgradKernel, targetProbsKernel } from '../src/kernels/index.js';
 import { KERNELS_SOURCE_SHA256 } from '../src/kernels/kernels-wasm.js';
 import { fullgradPostprocess } from '../src/methods/fullgrad.js';
 import { addMapsToImage, resizeBilinear } from '../src/spatial.js';
@@ -70,6 +70,43 @@ describe('baseline WebAssembly kernels', () => {
     const wasm = fullgradKernel(k!, x, gx, [B, C, H, W], layers);
     expect(wasm.length).toBe(js.length);
     for (let i = 0; i < js.length; i++) expect(wasm[i]).toBeCloseTo(js[i], 4);
+  });
+
+  it.runIf(k !== null)('fullgradKernel on one channel with an odd pixel count (same-size maps with a tail of 3, maps resized along one axis only), into an output buffer', () => {
+    const [B, C, H, W] = [2, 1, 5, 7];
+    const n = C * H * W;
+    const x = values(B * n);
+    const gx = values(B * n);
+    const layers = [
+      { K: 3, h: 5, w: 7 },
+      { K: 6, h: 5, w: 3 },
+      { K: 5, h: 2, w: 7 },
+      { K: 4, h: 5, w: 7 },
+    ].map((l) => ({ ...l, g: values(B * l.K * l.h * l.w), bias: values(l.K) }));
+    const js = fullgradPostprocess(x, gx, B, n, [B, C, H, W], layers, true);
+    const out = new Float32Array(B * n + 5).fill(7);
+    const wasm = fullgradKernel(k!, x, gx, [B, C, H, W], layers, out);
+    expect(wasm.length).toBe(B * n);
+    expect(wasm.buffer).toBe(out.buffer);
+    expect(out[B * n]).toBe(7);
+    for (let i = 0; i < js.length; i++) expect(wasm[i]).toBeCloseTo(js[i], 4);
+  });
+
+  it.runIf(k !== null)('fullgradFeaturesKernel equals fullgradKernel aggregated by core\'s PatchesSpace (bit for bit: same float32 sums in the same order)', () => {
+    for (const [B, C, H, W, ph, pw] of [[3, 3, 8, 6, 2, 2], [2, 1, 7, 5, 3, 2]]) {
+      const n = C * H * W;
+      const x = values(B * n);
+      const gx = values(B * n);
+      const layers = [
+        { K: 4, h: H, w: W },
+        { K: 8, h: Math.ceil(H / 2), w: Math.ceil(W / 2) },
+      ].map((l) => ({ ...l, g: values(B * l.K * l.h * l.w), bias: values(l.K) }));
+      const space = new PatchesSpace([C, H, W], [ph, pw]);
+      const inputs = { x: { data: x, shape: [B, C, H, W] } };
+      const ref = space.aggregate({ data: fullgradKernel(k!, x, gx, [B, C, H, W], layers), shape: [B, C, H, W] }, inputs).data;
+      const fused = fullgradFeaturesKernel(k!, x, gx, [B, C, H, W], layers, space.pixelFeature, space.numFeatures);
+      expect(Array.from(fused)).toEqual(Array.from(ref));
+    }
   });
 
   it('addMapsToImage adds resizeBilinear(map) / C on every channel', () => {

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { Rng } from '@sop/core';
 import { BulkRng } from '../src/random.js';
+import { baselineKernels, setBaselineKernelsEnabled } from '../src/kernels/index.js';
 
 /** Standard normal CDF (Abramowitz–Stegun 7.1.26 erf, |error| < 1.5e-7). */
 function phi(x: number): number {
@@ -92,14 +93,71 @@ describe('BulkRng', () => {
   });
 });
 
+describe('BulkRng.fillNoisyRows', () => {
+  const k = baselineKernels();
+  /** The rows through the JavaScript path (fillNormalAffine per row, then mulUniform), or the WebAssembly kernel. */
+  const draw = (wasm: boolean, seed: number, rows: number, per: number, n: number): { out: Float32Array; next: Float64Array } => {
+    const prev = setBaselineKernelsEnabled(wasm);
+    try {
+      const base = Float32Array.from({ length: Math.ceil(rows / per) * n }, (_, i) => Math.cos(i * 0.3));
+      const out = new Float32Array(rows * n);
+      const g = new BulkRng(new Rng(seed));
+      // twice, so that the state handed back by the first fill is exercised
+      g.fillNoisyRows(out, base, rows, per, n, 0.25, 0.5, 1.5);
+      g.fillNoisyRows(out, base, rows, per, n, 0.25, 0.5, 1.5);
+      const next = new Float64Array(64);
+      g.fillNormal(next, 0, 64);
+      return { out, next };
+    } finally {
+      setBaselineKernelsEnabled(prev);
+    }
+  };
+
+  it('JavaScript path: the draws of fillNormalAffine row by row, then mulUniform', () => {
+    const prev = setBaselineKernelsEnabled(false);
+    try {
+      const [rows, per, n] = [7, 3, 11];
+      const base = Float32Array.from({ length: 3 * n }, (_, i) => i * 0.01);
+      const a = new Float32Array(rows * n);
+      new BulkRng(new Rng(5)).fillNoisyRows(a, base, rows, per, n, 0.5, 0.8, 1.2);
+      const b = new Float32Array(rows * n);
+      const g = new BulkRng(new Rng(5));
+      for (let r = 0; r < rows; r++) g.fillNormalAffine(b, r * n, n, base, Math.floor(r / per) * n, 0.5);
+      g.mulUniform(b, 0, rows * n, 0.8, 1.2);
+      expect(Array.from(a)).toEqual(Array.from(b));
+    } finally {
+      setBaselineKernelsEnabled(prev);
+    }
+  });
+
+  it.runIf(k !== null)('the WebAssembly kernel gives the same values and leaves the same state (slow draws included)', () => {
+    // 20 000 draws per fill: a few hundred go through the wedge/tail slow path
+    for (const [seed, rows, per, n] of [[0, 40, 5, 64], [7, 333, 4, 61], [123, 3, 1, 1]] as const) {
+      const js = draw(false, seed, rows, per, n);
+      const wasm = draw(true, seed, rows, per, n);
+      expect(Array.from(wasm.out)).toEqual(Array.from(js.out));
+      expect(Array.from(wasm.next)).toEqual(Array.from(js.next));
+    }
+  });
+});
+
 describe('GaussianBlur', () => {
-  it('equals gaussianBlur2d (zero padding at every border), buffers reused across calls', async () => {
+  it('equals gaussianBlur2d (zero padding at every border), buffers reused across calls; WebAssembly and JavaScript alike', async () => {
     const { GaussianBlur, gaussianBlur2d } = await import('../src/spatial.js');
-    const shape = [2, 3, 5, 8];
-    const blur = new GaussianBlur(shape, 7, 3);
-    for (let rep = 0; rep < 2; rep++) {
-      const data = Float32Array.from({ length: 2 * 3 * 5 * 8 }, (_, i) => Math.sin(i * 0.7 + rep));
-      expect(Array.from(blur.apply(data))).toEqual(Array.from(gaussianBlur2d(data, shape, 7, 3)));
+    for (const wasm of [true, false]) {
+      const prev = setBaselineKernelsEnabled(wasm);
+      try {
+        for (const shape of [[2, 3, 5, 8], [1, 1, 2, 9]]) {
+          const size = shape.reduce((a, b) => a * b, 1);
+          const blur = new GaussianBlur(shape, 7, 3);
+          for (let rep = 0; rep < 2; rep++) {
+            const data = Float32Array.from({ length: size }, (_, i) => Math.sin(i * 0.7 + rep));
+            expect(Array.from(blur.apply(data))).toEqual(Array.from(gaussianBlur2d(data, shape, 7, 3)));
+          }
+        }
+      } finally {
+        setBaselineKernelsEnabled(prev);
+      }
     }
   });
 });

@@ -14,6 +14,7 @@ import { gradientTargets, repeatTargets, rowSizeOf, withX, xData } from '../grad
 import { repeatIndex } from '../batching.js';
 import { GaussianBlur } from '../spatial.js';
 import { BulkRng } from '../random.js';
+import { ampeStepKernel, baselineKernels } from '../kernels/index.js';
 
 export const ampe: Attributor = {
   name: 'ampe',
@@ -49,13 +50,30 @@ export const ampe: Attributor = {
     const R = B * samples;
     const xs = new Float32Array(R * n);
     const mean = new Float32Array(B * n);
+    // Σ_s ∇ per example, summed (float64) as the gradient chunks arrive, in sample order: the rows' gradients are never
+    // gathered into one [R, n] array
+    const sum = new Float64Array(B * n);
+    const consume = (start: number, end: number, g: Float32Array): void => sumOverSamples(sum, g, start, end, samples, n);
     const blur = image && ti > 1 ? new GaussianBlur(inputs.x.shape, ti, 3) : null;
+    // WebAssembly: the gradient chunks are gathered, then mean, blur and step run in one call (same values)
+    const wasm = baselineKernels();
+    const gathered = wasm ? new Float32Array(R * n) : null;
+    const gather = (start: number, _end: number, g: Float32Array): void => gathered!.set(g, start * n);
+    const [H, W] = image ? inputs.x.shape.slice(2) : [1, 1];
+    const blurTaps = blur ? { ker: blur.ker, r: blur.r, H, W } : null;
+    const state = { cur, mom, attr, x };
     for (let t = 0; t < steps; t++) {
       // xs[b, s] = (cur[b] + σ·z) ⊙ u: all the normals (row by row), then all the uniform factors
-      for (let b = 0; b < B; b++) for (let s = 0; s < samples; s++) noise.fillNormalAffine(xs, (b * samples + s) * n, n, cur, b * n, sigma);
-      noise.mulUniform(xs, 0, R * n, 1 - rho, 1 + rho);
-      const { grads } = await runner.gradient('ampe', withX(inputs, rows, xs), tg, mode);
-      meanOverSamples(mean, grads, B, samples, n);
+      noise.fillNoisyRows(xs, cur, R, samples, n, sigma, 1 - rho, 1 + rho);
+      if (wasm) {
+        await runner.gradient('ampe', withX(inputs, rows, xs), tg, mode, gather);
+        ampeStepKernel(wasm, gathered!, B, samples, n, blurTaps, state, mu, alpha, eps, lo, hi);
+        continue;
+      }
+      sum.fill(0);
+      await runner.gradient('ampe', withX(inputs, rows, xs), tg, mode, consume);
+      const inv = 1 / samples;
+      for (let i = 0; i < B * n; i++) mean[i] = sum[i] * inv;
       const smooth = blur ? blur.apply(mean) : mean;
       step(cur, mom, attr, smooth, mean, x, B, n, mu, alpha, eps, lo, hi);
     }
@@ -64,16 +82,12 @@ export const ampe: Attributor = {
   },
 };
 
-/** mean[b] = Σ_s grads[b, s] / samples. */
-function meanOverSamples(mean: Float32Array, grads: Float32Array, B: number, samples: number, n: number): void {
-  const inv = 1 / samples;
-  for (let b = 0; b < B; b++) {
-    const cb = b * n;
-    for (let i = 0; i < n; i++) {
-      let acc = 0;
-      for (let s = 0, o = b * samples * n + i; s < samples; s++, o += n) acc += grads[o];
-      mean[cb + i] = acc * inv;
-    }
+/** sum[⌊r / samples⌋] += g[r − start] for the rows r = start … end − 1 of a gradient chunk g [end − start, n]. */
+function sumOverSamples(sum: Float64Array, g: Float32Array, start: number, end: number, samples: number, n: number): void {
+  for (let r = start; r < end; r++) {
+    const o = Math.floor(r / samples) * n;
+    const go = (r - start) * n;
+    for (let i = 0; i < n; i++) sum[o + i] += g[go + i];
   }
 }
 

@@ -8,16 +8,17 @@
  * Conv with a bias: {output: conv output, bias: bias initializer}), else none (input part only). `biasLayers: []`
  * turns the bias part off.
  * `postprocess: 'none'` returns the signed x ⊙ ∇x (+ signed bias maps). Score: raw logit (`output: 'logit'`).
- * The default post-processing on image inputs runs in one WebAssembly SIMD call ({@link fullgradKernel}, float32);
+ * The default post-processing on image inputs runs in one WebAssembly SIMD call ({@link fullgradKernel}, float32; with
+ * core's PatchesSpace the aggregation into features too, {@link fullgradFeaturesKernel});
  * {@link fullgradPostprocess} is its JavaScript reference and fallback.
  */
-import { UserError, type AttributeOptions, type Attribution, type AttributionContext, type Attributor, type Inputs } from '@sop/core';
+import { PatchesSpace, UserError, type AttributeOptions, type Attribution, type AttributionContext, type Attributor, type Inputs } from '@sop/core';
 import { BatchRunner } from '../batching.js';
 import { aggregate, choiceOption, finish, needsPrediction, resolveTargets, scoreModeOf } from '../common.js';
 import { rowSizeOf, xData } from '../gradient-common.js';
 import { addMapsToImage } from '../spatial.js';
 import { floatX, scoreCotangent } from '../batching.js';
-import { baselineKernels, fullgradKernel, type FullGradLayer } from '../kernels/index.js';
+import { baselineKernels, fullgradFeaturesKernel, fullgradKernel, type FullGradLayer } from '../kernels/index.js';
 
 interface BiasLayer {
   output: string;
@@ -70,11 +71,15 @@ export const fullgrad: Attributor = {
       biasLayers.push({ g: g.data, bias: b, K, h, w });
     }
     const wasm = baselineKernels();
-    const attr =
-      wasm && post === 'abs-minmax' && inputs.x.shape.length === 4
-        ? fullgradKernel(wasm, x, grads.x.data, inputs.x.shape, biasLayers)
-        : fullgradPostprocess(x, grads.x.data, B, n, inputs.x.shape, biasLayers, post === 'abs-minmax');
-    const values = aggregate(context, attr, inputs);
+    let values: Float32Array;
+    if (wasm && post === 'abs-minmax' && inputs.x.shape.length === 4) {
+      // core's PatchesSpace (its own aggregate) on these images: aggregated in the same WebAssembly call
+      const sp = context.space;
+      const [, C, H, W] = inputs.x.shape;
+      if (sp instanceof PatchesSpace && sp.aggregate === PatchesSpace.prototype.aggregate && sp.channels === C && sp.height === H && sp.width === W) {
+        values = fullgradFeaturesKernel(wasm, x, grads.x.data, inputs.x.shape, biasLayers, sp.pixelFeature, sp.numFeatures);
+      } else values = aggregate(context, fullgradKernel(wasm, x, grads.x.data, inputs.x.shape, biasLayers), inputs);
+    } else values = aggregate(context, fullgradPostprocess(x, grads.x.data, B, n, inputs.x.shape, biasLayers, post === 'abs-minmax'), inputs);
     return finish('fullgrad', values, context.space.numFeatures, targets, runner, options, { biasLayers: names, postprocess: post, output: mode });
   },
 };

@@ -189,7 +189,7 @@ static void topk_mask_rows(const f32 *v, int rows, int len, int k, int largest, 
 
 /*
  * SOP's group binarisation for `rows` rows of `len` logits: a = softmax(row) (float32), M = 0/1 mask of the top k of a
- * (bottom k when largest = 0), c = 2·Σ_j a_j·M_j − 1 (the sum in index order, in float64). scratch: 64 int32 + len
+ * (bottom k when largest = 0), c = 2·Σ_j a_j·M_j − 1 (the sum in float64). scratch: 64 int32 + len
  * f32.
  */
 EXPORT("topk_mass")
@@ -231,8 +231,16 @@ void topk_mass(const f32 *logits, int rows, int len, int k, int largest, f32 *a,
   for (int r = 0; r < rows; r++) {
     const f32 *A = a + (long)r * len;
     const f32 *Mr = M + (long)r * len;
-    f64 mass = 0;
-    for (int i = 0; i < len; i++) mass += (f64)(A[i] * Mr[i]);
+    /* Σ a·M in float64 (products exact: M is 0 or 1), two lanes per half vector */
+    v128_t m0 = wasm_f64x2_splat(0.0), m1 = m0;
+    int i = 0;
+    for (; i + 4 <= len; i += 4) {
+      v128_t pr = wasm_f32x4_mul(wasm_v128_load(A + i), wasm_v128_load(Mr + i));
+      m0 = wasm_f64x2_add(m0, wasm_f64x2_promote_low_f32x4(pr));
+      m1 = wasm_f64x2_add(m1, wasm_f64x2_promote_low_f32x4(wasm_i32x4_shuffle(pr, pr, 2, 3, 0, 1)));
+    }
+    f64 mass = (wasm_f64x2_extract_lane(m0, 0) + wasm_f64x2_extract_lane(m1, 0)) + (wasm_f64x2_extract_lane(m0, 1) + wasm_f64x2_extract_lane(m1, 1));
+    for (; i < len; i++) mass += (f64)(A[i] * Mr[i]);
     c[r] = (f32)(2.0 * (f64)(f32)mass - 1.0);
   }
 }

@@ -177,7 +177,7 @@ describe('WebAssembly kernels', () => {
   itK('row products: X·W against float64', () => {
     const k = K();
     const rng = new Rng(4);
-    for (const [n, kk, C] of [[37, 10, 10], [5, 256, 7], [1, 3, 1]]) {
+    for (const [n, kk, C] of [[37, 10, 10], [5, 256, 7], [1, 3, 1], [9, 20, 14], [3, 5, 20], [6, 64, 4]]) {
       const X = new Float32Array(n * kk).map(() => rng.normal());
       const W = new Float32Array(kk * C).map(() => rng.normal());
       const Y = matmulRowsKernel(k, X, n, kk, W, C);

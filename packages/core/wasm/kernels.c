@@ -535,54 +535,65 @@ void gen_logits(const f32 *V, int B, int d, int p, const int32_t *qs, int m, con
   }
 }
 
+/* One block of R rows (R ≤ 4) × up to 12 columns (NV ≤ 3 vectors) of Y = X·WT, accumulated in registers over k. */
+#define ROWS_BLOCK(R, NV)                                                                                               \
+  static void rows_block_##R##_##NV(const f32 *X, int k, const f32 *WT, int C4, int C, f32 *Y) {                      \
+    v128_t acc[R][NV];                                                                                                 \
+    for (int i = 0; i < R; i++)                                                                                        \
+      for (int t = 0; t < NV; t++) acc[i][t] = wasm_f32x4_splat(0.0f);                                                \
+    for (int q = 0; q < k; q++) {                                                                                      \
+      v128_t w[NV];                                                                                                    \
+      for (int t = 0; t < NV; t++) w[t] = wasm_v128_load(WT + (long)q * C4 + 4 * t);                                  \
+      for (int i = 0; i < R; i++) {                                                                                    \
+        v128_t xq = wasm_f32x4_splat(X[(long)i * k + q]);                                                              \
+        for (int t = 0; t < NV; t++) acc[i][t] = wasm_f32x4_add(acc[i][t], wasm_f32x4_mul(xq, w[t]));                 \
+      }                                                                                                                \
+    }                                                                                                                  \
+    f32 out[4 * NV] __attribute__((aligned(16)));                                                                      \
+    for (int i = 0; i < R; i++) {                                                                                      \
+      for (int t = 0; t < NV; t++) wasm_v128_store(out + 4 * t, acc[i][t]);                                            \
+      for (int c = 0; c < C; c++) Y[(long)i * C + c] = out[c];                                                         \
+    }                                                                                                                  \
+  }
+ROWS_BLOCK(4, 1)
+ROWS_BLOCK(4, 2)
+ROWS_BLOCK(4, 3)
+ROWS_BLOCK(2, 4)
+ROWS_BLOCK(1, 1)
+ROWS_BLOCK(1, 2)
+ROWS_BLOCK(1, 3)
+ROWS_BLOCK(1, 4)
+
 /*
- * Y [n, C] = X [n, k] · W [k, C] (row-major). Few columns and long rows (e.g. pooled hidden states against class
- * queries): dot products of X's rows with W's columns (transposed into WT: scratch of k·(C + 3) f32) in four partial
- * sums; up to 16 columns: each output row accumulated in registers; otherwise rows of W accumulated into Y, 4 columns
- * at a time.
+ * Y [n, C] = X [n, k] · W [k, C] (row-major), accumulated over k in order. Up to 16 columns: W padded to whole
+ * vectors (WT: scratch of k·(C + 3) f32) and blocks of four rows (two for 13–16 columns) × all columns held in
+ * registers, so each loaded row of W serves several rows of X; wider W: rows of W accumulated into Y, 4 columns at a
+ * time.
  */
 EXPORT("matmul_rows")
 void matmul_rows(const f32 *X, int n, int k, const f32 *W, int C, f32 *Y, f32 *WT) {
-  if (C < 32 && k >= 32) {
-    for (int q = 0; q < k; q++)
-      for (int c = 0; c < C; c++) WT[(long)c * k + q] = W[(long)q * C + c];
-    for (int r = 0; r < n; r++) {
-      const f32 *x = X + (long)r * k;
-      for (int c = 0; c < C; c++) {
-        const f32 *w = WT + (long)c * k;
-        v128_t acc = wasm_f32x4_splat(0.0f);
-        int q = 0;
-        for (; q + 4 <= k; q += 4) acc = wasm_f32x4_add(acc, wasm_f32x4_mul(wasm_v128_load(x + q), wasm_v128_load(w + q)));
-        f32 s = (wasm_f32x4_extract_lane(acc, 0) + wasm_f32x4_extract_lane(acc, 1)) + (wasm_f32x4_extract_lane(acc, 2) + wasm_f32x4_extract_lane(acc, 3));
-        for (; q < k; q++) s += x[q] * w[q];
-        Y[(long)r * C + c] = s;
-      }
-    }
-    return;
-  }
   if (C <= 16) {
-    /* W padded to whole vectors (WT: [k, C4]); each output row in up to four registers */
     const int C4 = (C + 3) & ~3;
+    const int NV = C4 / 4;
     for (int q = 0; q < k; q++)
       for (int c = 0; c < C4; c++) WT[(long)q * C4 + c] = c < C ? W[(long)q * C + c] : 0.0f;
-    f32 out[16] __attribute__((aligned(16)));
-    for (int r = 0; r < n; r++) {
+    const int R = NV == 4 ? 2 : 4;
+    int r = 0;
+    for (; r + R <= n; r += R) {
       const f32 *x = X + (long)r * k;
-      v128_t a0 = wasm_f32x4_splat(0.0f), a1 = a0, a2 = a0, a3 = a0;
-      for (int q = 0; q < k; q++) {
-        v128_t xq = wasm_f32x4_splat(x[q]);
-        const f32 *w = WT + (long)q * C4;
-        a0 = wasm_f32x4_add(a0, wasm_f32x4_mul(xq, wasm_v128_load(w)));
-        if (C4 > 4) a1 = wasm_f32x4_add(a1, wasm_f32x4_mul(xq, wasm_v128_load(w + 4)));
-        if (C4 > 8) a2 = wasm_f32x4_add(a2, wasm_f32x4_mul(xq, wasm_v128_load(w + 8)));
-        if (C4 > 12) a3 = wasm_f32x4_add(a3, wasm_f32x4_mul(xq, wasm_v128_load(w + 12)));
-      }
-      wasm_v128_store(out, a0);
-      wasm_v128_store(out + 4, a1);
-      wasm_v128_store(out + 8, a2);
-      wasm_v128_store(out + 12, a3);
       f32 *y = Y + (long)r * C;
-      for (int c = 0; c < C; c++) y[c] = out[c];
+      if (NV == 1) rows_block_4_1(x, k, WT, C4, C, y);
+      else if (NV == 2) rows_block_4_2(x, k, WT, C4, C, y);
+      else if (NV == 3) rows_block_4_3(x, k, WT, C4, C, y);
+      else rows_block_2_4(x, k, WT, C4, C, y);
+    }
+    for (; r < n; r++) {
+      const f32 *x = X + (long)r * k;
+      f32 *y = Y + (long)r * C;
+      if (NV == 1) rows_block_1_1(x, k, WT, C4, C, y);
+      else if (NV == 2) rows_block_1_2(x, k, WT, C4, C, y);
+      else if (NV == 3) rows_block_1_3(x, k, WT, C4, C, y);
+      else rows_block_1_4(x, k, WT, C4, C, y);
     }
     return;
   }

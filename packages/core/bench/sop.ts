@@ -10,6 +10,8 @@
  *    median of the per-repetition ratios (each pair runs back to back, so it sees the same machine load), the times
  *    are medians. The replayed inputs are copies taken in one untimed prediction first (SOP masks every chunk into one
  *    reused buffer; predict is deterministic, so each repetition makes exactly these calls).
+ *    `inferenceOverCallsInside` divides by the time the same calls took inside the prediction instead (they run
+ *    slower there than replayed back to back; the gap between the two ratios is that slowdown).
  *    `headsShare` = inference / backbone − 1 is the cost of the group generator, the masking and the selector relative
  *    to the m backbone passes (the reference's cost model is "1 projection + m backbone forwards").
  * 2. Per example (batch 1): SOP inference ÷ the m + 1 backbone forwards a prediction needs (its m masked copies in one
@@ -122,12 +124,12 @@ async function measure(s: Setup, o: { batch: number; trainBatch: number; reps: n
     for (const [inp, opt] of calls) await s.backbone.forward(inp, opt);
     return performance.now() - t;
   };
-  const sopRun = async (inp: Inputs): Promise<{ ms: number }> => {
+  const sopRun = async (inp: Inputs): Promise<{ ms: number; inCalls: number }> => {
     bb.ms = 0;
     bb.calls = 0;
     const t = performance.now();
     await sop.predict(inp);
-    return { ms: performance.now() - t };
+    return { ms: performance.now() - t, inCalls: bb.ms };
   };
   // the backbone calls of one prediction (copies of its masked rows; predict is deterministic, so every repetition
   // makes exactly these calls), captured outside the timed runs
@@ -141,19 +143,21 @@ async function measure(s: Setup, o: { batch: number; trainBatch: number; reps: n
   const calls = await capture(inputs);
   const inferMs: number[] = [];
   const aloneMs: number[] = [];
+  const inCallsMs: number[] = [];
   for (let r = 0; r < o.reps + o.warmup; r++) {
-    let a: number;
+    let a: { ms: number; inCalls: number };
     let b: number;
     if (r % 2 === 0) {
-      a = (await sopRun(inputs)).ms;
+      a = await sopRun(inputs);
       b = await replay(calls);
     } else {
       b = await replay(calls);
-      a = (await sopRun(inputs)).ms;
+      a = await sopRun(inputs);
     }
     if (r >= o.warmup) {
-      inferMs.push(a);
+      inferMs.push(a.ms);
       aloneMs.push(b);
+      inCallsMs.push(a.inCalls);
     }
   }
   const callsPerPrediction = calls.length;
@@ -220,6 +224,10 @@ async function measure(s: Setup, o: { batch: number; trainBatch: number; reps: n
     backboneCallsAloneMs: r2(alone),
     inferenceOverBackbone: r3(median(inferMs.map((v, i) => v / aloneMs[i]))),
     headsShare: r3(median(inferMs.map((v, i) => v / aloneMs[i])) - 1),
+    // the same prediction against the time its backbone calls took inside it (they run slower there than replayed
+    // back to back: the difference is the cost SOP's work between the calls imposes on the backbone)
+    backboneCallsInsideMs: r2(median(inCallsMs)),
+    inferenceOverCallsInside: r3(median(inferMs.map((v, i) => v / inCallsMs[i]))),
     perExample: {
       inferenceMs: r3(oS),
       backboneForwardsMs: r3(oB),

@@ -473,42 +473,19 @@ void gen_logits(const f32 *V, int B, int d, int p, const int32_t *qs, int m, con
       }
       f32 *Li = L + ((long)b * m + i) * d;
       const f32 *ak = abk + (long)(abkRows == 1 ? 0 : i) * abkCols;
-      if ((d & 3) == 0) {
-        /* L row = abk row + Σ_q y[q]·ZT[q, :], 16 columns at a time in registers, stored in place */
-        int j0 = 0;
-        for (; j0 + 16 <= d; j0 += 16) {
-          v128_t a0, a1, a2, a3;
-          if (abkCols == 1) a0 = a1 = a2 = a3 = wasm_f32x4_splat(ak[0]);
-          else {
-            a0 = wasm_v128_load(ak + j0);
-            a1 = wasm_v128_load(ak + j0 + 4);
-            a2 = wasm_v128_load(ak + j0 + 8);
-            a3 = wasm_v128_load(ak + j0 + 12);
-          }
-          for (int q = 0; q < 2 * p; q++) {
-            v128_t yq = wasm_f32x4_splat(y[q]);
-            const f32 *z = ZT + (long)q * dp + j0;
-            a0 = wasm_f32x4_add(a0, wasm_f32x4_mul(yq, wasm_v128_load(z)));
-            a1 = wasm_f32x4_add(a1, wasm_f32x4_mul(yq, wasm_v128_load(z + 4)));
-            a2 = wasm_f32x4_add(a2, wasm_f32x4_mul(yq, wasm_v128_load(z + 8)));
-            a3 = wasm_f32x4_add(a3, wasm_f32x4_mul(yq, wasm_v128_load(z + 12)));
-          }
-          wasm_v128_store(Li + j0, a0);
-          wasm_v128_store(Li + j0 + 4, a1);
-          wasm_v128_store(Li + j0 + 8, a2);
-          wasm_v128_store(Li + j0 + 12, a3);
-        }
-        for (; j0 < d; j0 += 4) {
-          v128_t a0 = abkCols == 1 ? wasm_f32x4_splat(ak[0]) : wasm_v128_load(ak + j0);
-          for (int q = 0; q < 2 * p; q++) a0 = wasm_f32x4_add(a0, wasm_f32x4_mul(wasm_f32x4_splat(y[q]), wasm_v128_load(ZT + (long)q * dp + j0)));
-          wasm_v128_store(Li + j0, a0);
-        }
-        continue;
-      }
-      /* row = Σ_q y[q]·ZT[q, :], 16 columns at a time in registers */
+      /* L row = abk row + Σ_q y[q]·ZT[q, :], 16 columns at a time in registers; in place when d is a whole number of
+         vectors, else through `row` (the abk loads then run past its d values into the arena: those lanes are dropped) */
+      f32 *dst = (d & 3) == 0 ? Li : row;
       int j0 = 0;
       for (; j0 + 16 <= dp; j0 += 16) {
-        v128_t a0 = wasm_f32x4_splat(0.0f), a1 = a0, a2 = a0, a3 = a0;
+        v128_t a0, a1, a2, a3;
+        if (abkCols == 1) a0 = a1 = a2 = a3 = wasm_f32x4_splat(ak[0]);
+        else {
+          a0 = wasm_v128_load(ak + j0);
+          a1 = wasm_v128_load(ak + j0 + 4);
+          a2 = wasm_v128_load(ak + j0 + 8);
+          a3 = wasm_v128_load(ak + j0 + 12);
+        }
         for (int q = 0; q < 2 * p; q++) {
           v128_t yq = wasm_f32x4_splat(y[q]);
           const f32 *z = ZT + (long)q * dp + j0;
@@ -517,20 +494,18 @@ void gen_logits(const f32 *V, int B, int d, int p, const int32_t *qs, int m, con
           a2 = wasm_f32x4_add(a2, wasm_f32x4_mul(yq, wasm_v128_load(z + 8)));
           a3 = wasm_f32x4_add(a3, wasm_f32x4_mul(yq, wasm_v128_load(z + 12)));
         }
-        wasm_v128_store(row + j0, a0);
-        wasm_v128_store(row + j0 + 4, a1);
-        wasm_v128_store(row + j0 + 8, a2);
-        wasm_v128_store(row + j0 + 12, a3);
+        wasm_v128_store(dst + j0, a0);
+        wasm_v128_store(dst + j0 + 4, a1);
+        wasm_v128_store(dst + j0 + 8, a2);
+        wasm_v128_store(dst + j0 + 12, a3);
       }
       for (; j0 < dp; j0 += 4) {
-        v128_t a0 = wasm_f32x4_splat(0.0f);
+        v128_t a0 = abkCols == 1 ? wasm_f32x4_splat(ak[0]) : wasm_v128_load(ak + j0);
         for (int q = 0; q < 2 * p; q++) a0 = wasm_f32x4_add(a0, wasm_f32x4_mul(wasm_f32x4_splat(y[q]), wasm_v128_load(ZT + (long)q * dp + j0)));
-        wasm_v128_store(row + j0, a0);
+        wasm_v128_store(dst + j0, a0);
       }
-      if (abkCols == 1)
-        for (int j = 0; j < d; j++) Li[j] = row[j] + ak[0];
-      else
-        for (int j = 0; j < d; j++) Li[j] = row[j] + ak[j];
+      if (dst == row)
+        for (int j = 0; j < d; j++) Li[j] = row[j];
     }
   }
 }

@@ -78,26 +78,7 @@ export class BulkRng {
 
   /** out[start … start + n) = lo + (hi − lo)·U, U uniform in [0, 1). */
   fillUniform(out: Float32Array | Float64Array, start: number, n: number, lo: number, hi: number): void {
-    let s0 = this.s0;
-    let s1 = this.s1;
-    let s2 = this.s2;
-    let s3 = this.s3;
-    const scale = (hi - lo) / 4294967296;
-    for (let i = start, e = start + n; i < e; i++) {
-      const r = Math.imul(rotl(Math.imul(s1, 5), 7), 9) >>> 0;
-      const t = s1 << 9;
-      s2 ^= s0;
-      s3 ^= s1;
-      s1 ^= s2;
-      s0 ^= s3;
-      s2 ^= t;
-      s3 = rotl(s3, 11);
-      out[i] = lo + r * scale;
-    }
-    this.s0 = s0;
-    this.s1 = s1;
-    this.s2 = s2;
-    this.s3 = s3;
+    this.uniform(out, start, n, lo, hi, false);
   }
 
   /** out[start … start + n) = standard normal draws (ziggurat; exact up to the 2⁻²⁴ resolution of a layer). */
@@ -151,6 +132,11 @@ export class BulkRng {
 
   /** out[start … start + n) *= lo + (hi − lo)·U, U uniform in [0, 1) (the draws of {@link fillUniform}). */
   mulUniform(out: Float32Array | Float64Array, start: number, n: number, lo: number, hi: number): void {
+    this.uniform(out, start, n, lo, hi, true);
+  }
+
+  /** The uniform draws of fillUniform / mulUniform: written into `out`, or multiplied into it. */
+  private uniform(out: Float32Array | Float64Array, start: number, n: number, lo: number, hi: number, multiply: boolean): void {
     let s0 = this.s0;
     let s1 = this.s1;
     let s2 = this.s2;
@@ -165,7 +151,8 @@ export class BulkRng {
       s0 ^= s3;
       s2 ^= t;
       s3 = rotl(s3, 11);
-      out[i] *= lo + r * scale;
+      const v = lo + r * scale;
+      out[i] = multiply ? out[i] * v : v;
     }
     this.s0 = s0;
     this.s1 = s1;

@@ -70,6 +70,7 @@ static inline v128_t order_key4(v128_t x) {
   }
 KTH_LANES(4)
 KTH_LANES(8)
+KTH_LANES(12)
 KTH_LANES(16)
 KTH_LANES(32)
 
@@ -150,7 +151,7 @@ static void topk_mask_rows(const f32 *v, int rows, int len, int k, int largest, 
   for (int r = 0; r < rows; r += 4) {
     const int n = rows - r < 4 ? rows - r : 4;
     const f32 *vr = v + (long)r * len;
-    v128_t t = k <= 4 ? kth_lanes_4(vr, len, n, sign, k) : k <= 8 ? kth_lanes_8(vr, len, n, sign, k) : k <= 16 ? kth_lanes_16(vr, len, n, sign, k) : kth_lanes_32(vr, len, n, sign, k);
+    v128_t t = k <= 4 ? kth_lanes_4(vr, len, n, sign, k) : k <= 8 ? kth_lanes_8(vr, len, n, sign, k) : k <= 12 ? kth_lanes_12(vr, len, n, sign, k) : k <= 16 ? kth_lanes_16(vr, len, n, sign, k) : kth_lanes_32(vr, len, n, sign, k);
     int32_t ts[4];
     wasm_v128_store(ts, t);
     for (int l = 0; l < n; l++) {

@@ -8,8 +8,8 @@
  * 1. Inference on a batch: time of one SOP prediction ÷ time of the backbone calls SOP makes (the B·m masked rows,
  *    same chunks), measured in one run with the repetitions interleaved (the order alternates); the ratio is the
  *    median of the per-repetition ratios (each pair runs back to back, so it sees the same machine load), the times
- *    are medians. The replayed inputs are copies taken in one untimed prediction first (SOP masks every chunk into one
- *    reused buffer; predict is deterministic, so each repetition makes exactly these calls).
+ *    are medians. The replayed inputs are copies taken in one untimed prediction first (SOP masks into one reused
+ *    buffer; predict is deterministic, so each repetition makes exactly these calls).
  *    `inferenceOverCallsInside` divides by the time the same calls took inside the prediction instead (they run
  *    slower there than replayed back to back; the gap between the two ratios is that slowdown).
  *    `headsShare` = inference / backbone − 1 is the cost of the group generator, the masking and the selector relative

@@ -114,7 +114,8 @@ function blendKernel(
 ): Float32Array | undefined {
   const k = kernels();
   const R = rows.length;
-  if (!k || R === 0) return undefined;
+  // very large blends stay in JavaScript (the kernel would copy them into WebAssembly memory, capped at 2 GB)
+  if (!k || R === 0 || (R * C * map.length + x.length) * 4 > KERNEL_BYTES_MAX) return undefined;
   const base = baseline?.(0);
   if (baseline) for (let r = 1; r < R; r++) if (baseline(r) !== base) return undefined;
   const n = R * C * map.length;
@@ -122,6 +123,9 @@ function blendKernel(
   const idx = rows instanceof Int32Array ? rows : Int32Array.from(rows);
   return maskRowsKernel(k, x, idx, masks, d, map, C, base, out);
 }
+
+/** Largest blend (output + input bytes) handed to the WebAssembly kernel. */
+const KERNEL_BYTES_MAX = 256 * 1024 * 1024;
 
 const IDENTITY = new Map<number, Int32Array>();
 

@@ -4,27 +4,13 @@
  */
 import { describe, expect, it } from 'vitest';
 import { UserError } from '@sop/core';
-import { buildGradientModel, gradientSignature } from '../src/grad/index.js';
+import { buildGradientModel } from '../src/grad/index.js';
 import { type AttrValue, type INodeProto, type ITensorProto, floatTensor, int64Tensor, makeAttrs } from '../src/grad/proto.js';
-import { type Feeds, type InputSpec, finiteDiff, makeModel, rand, relErr, session, toOrt } from '../src/grad/testing.js';
+import { type Feeds, type OpCase, checkOpCase, finiteDiff, makeModel, opNode, rand, relErr, session, toOrt } from '../src/grad/testing.js';
 
-function node(opType: string, input: string[], output: string[], attrs: Record<string, AttrValue | undefined> = {}): INodeProto {
-  return { opType, input, output, attribute: makeAttrs(attrs) };
-}
+const node = opNode;
 
-interface Case {
-  name: string;
-  nodes: INodeProto[];
-  /** Float inputs (all differentiated unless `wrt` says otherwise) with their shapes. */
-  inputs: Record<string, number[]>;
-  initializers?: ITensorProto[];
-  wrt?: string[];
-  opset?: number;
-  /** Transform the random input values (e.g. keep them positive or away from zero). */
-  values?: (name: string, v: Float32Array) => Float32Array;
-  eps?: number;
-  tol?: number;
-}
+type Case = OpCase;
 
 const size = (s: number[]): number => s.reduce((a, b) => a * b, 1);
 const positive = (_: string, v: Float32Array): Float32Array => v.map((x) => Math.abs(x) + 0.5);
@@ -197,32 +183,7 @@ const cases: Case[] = [
 ];
 
 describe('per-op gradient rules vs finite differences', () => {
-  for (const c of cases) {
-    it(c.name, async () => {
-      const inputs: InputSpec[] = Object.entries(c.inputs).map(([name, shape]) => ({ name, shape }));
-      const model = makeModel({ nodes: c.nodes, inputs, outputs: ['y'], initializers: c.initializers, opset: c.opset ?? 17 });
-      const wrt = c.wrt ?? Object.keys(c.inputs);
-      const grad = buildGradientModel(model, { output: 'y', wrt });
-      const sig = gradientSignature(grad)!;
-      const fwd = await session(model);
-      const gs = await session(grad);
-      const feeds: Feeds = {};
-      Object.entries(c.inputs).forEach(([name, shape], k) => {
-        const v = rand(size(shape), 17 + 31 * k);
-        feeds[name] = { data: c.values ? c.values(name, v) : v, shape };
-      });
-      const out = (await fwd.run(toOrt(feeds))).y;
-      const cot = rand(size([...out.dims]), 99);
-      const res = await gs.run(toOrt({ ...feeds, [sig.cotangent]: { data: cot, shape: [...out.dims] } }));
-      expect(relErr(res.y.data as Float32Array, out.data as Float32Array)).toBe(0);
-      for (const w of wrt) {
-        const g = res[sig.grads[w]];
-        expect([...g.dims], `shape of d/d${w}`).toEqual(c.inputs[w]);
-        const fd = await finiteDiff(fwd, feeds, 'y', cot, w, c.eps ?? 1e-2);
-        expect(relErr(g.data as Float32Array, fd), `d/d${w}`).toBeLessThan(c.tol ?? 2e-3);
-      }
-    });
-  }
+  for (const c of cases) it(c.name, () => checkOpCase(c));
 });
 
 describe('gradient model structure', () => {

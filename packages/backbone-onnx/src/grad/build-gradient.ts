@@ -25,6 +25,7 @@ import type { GradRule, RuleContext } from './rule.js';
 import { einsumRule } from './rules-einsum.js';
 import { elementwiseRules } from './rules-elementwise.js';
 import { nnRules } from './rules-nn.js';
+import { resampleRules } from './rules-resample.js';
 import { shapeRules } from './rules-shape.js';
 
 export interface GradientModelOptions {
@@ -56,7 +57,7 @@ export interface GradientSignature {
 
 export const GRAD_METADATA_KEY = 'sop.grad';
 /** Bumped whenever the generated graphs change (part of the on-disk cache key). */
-export const GRAD_BUILDER_VERSION = '5';
+export const GRAD_BUILDER_VERSION = '6';
 
 /** Ops through which no gradient flows (integer/boolean results, constants, rounding). */
 const NO_GRADIENT = new Set([
@@ -66,7 +67,7 @@ const NO_GRADIENT = new Set([
   'Bernoulli',
 ]);
 
-const RULES: Record<string, GradRule> = { ...elementwiseRules, ...shapeRules, ...nnRules, Einsum: einsumRule };
+const RULES: Record<string, GradRule> = { ...elementwiseRules, ...shapeRules, ...nnRules, ...resampleRules, Einsum: einsumRule };
 const MS_RULES: Record<string, GradRule> = { Gelu: elementwiseRules.Gelu, FastGelu: elementwiseRules.FastGelu };
 
 /** The op types this builder can differentiate (default domain). */

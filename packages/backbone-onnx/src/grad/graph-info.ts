@@ -471,7 +471,41 @@ export class GraphInfo {
         }
         return out(dims);
       }
-      case op === 'Pad' || op === 'Tile' || op === 'Resize' || op === 'Upsample' || op === 'TopK':
+      case op === 'Tile': {
+        if (!x) return;
+        const reps = ins[1] ? this.constValues(ins[1]) : undefined;
+        if (!reps || reps.length !== x.length) return out(x.map(() => null));
+        return out(x.map((d, i) => (reps[i] === 1 ? d : typeof d === 'number' ? d * reps[i] : null)));
+      }
+      case op === 'Resize': {
+        if (!x) return;
+        const axes = (attrInts(node, 'axes') ?? x.map((_, i) => i)).map((a) => (a < 0 ? a + x.length : a));
+        const scales = ins[2] ? this.constValues(ins[2]) : undefined;
+        const sizes = ins[3] ? this.symValues(ins[3]) : undefined;
+        const dims: Dim[] = x.map(() => null);
+        const policy = findAttr(node, 'keep_aspect_ratio_policy');
+        if (scales && scales.length > 0 && scales.length === axes.length) {
+          dims.splice(0, dims.length, ...x);
+          axes.forEach((a, k) => {
+            const d = x[a];
+            dims[a] = scales[k] === 1 ? d : typeof d === 'number' ? Math.floor(Math.fround(d * Math.fround(scales[k]))) : null;
+          });
+        } else if (sizes && sizes.length === axes.length && !policy) {
+          dims.splice(0, dims.length, ...x);
+          axes.forEach((a, k) => (dims[a] = sizes[k]));
+        }
+        return out(dims);
+      }
+      case op === 'DepthToSpace' || op === 'SpaceToDepth': {
+        if (!x || x.length !== 4) return out(x ? x.map(() => null) : undefined);
+        const b = attrInt(node, 'blocksize', 0);
+        const [n, ch, h, w] = x;
+        const mul = (d: Dim, k: number): Dim => (typeof d === 'number' && b > 0 ? d * k : null);
+        const div = (d: Dim, k: number): Dim => (typeof d === 'number' && b > 0 && d % k === 0 ? d / k : null);
+        const bb = b * b;
+        return op === 'DepthToSpace' ? out([n, div(ch, bb), mul(h, b), mul(w, b)]) : out([n, mul(ch, bb), div(h, b), div(w, b)]);
+      }
+      case op === 'Pad' || op === 'Upsample' || op === 'TopK':
         return out(x ? x.map(() => null) : undefined);
       case op === 'Gather': {
         const idx = s(1);

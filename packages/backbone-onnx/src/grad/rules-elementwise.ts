@@ -100,6 +100,31 @@ export const elementwiseRules: Record<string, GradRule> = {
     const alpha = attrFloat(c.node, 'alpha', 1);
     return [e.op1('Where', [e.op1('Greater', [c.x(0), e.f(0)]), g, e.mul(g, e.add(c.y(0), e.f(alpha)))])];
   },
+  Selu: (c) => {
+    const { e } = c;
+    const g = c.g(0)!;
+    const alpha = attrFloat(c.node, 'alpha', 1.67326319217681884765625);
+    const gamma = attrFloat(c.node, 'gamma', 1.05070102214813232421875);
+    // x > 0: gamma; else gamma·alpha·exp(x) = y + gamma·alpha.
+    const slope = e.op1('Where', [e.op1('Greater', [c.x(0), e.f(0)]), e.f(gamma), e.add(c.y(0), e.f(gamma * alpha))]);
+    return [e.mul(g, slope)];
+  },
+  Celu: (c) => {
+    const { e } = c;
+    const alpha = attrFloat(c.node, 'alpha', 1);
+    // x > 0: 1; else exp(x/alpha) = y/alpha + 1.
+    const slope = e.op1('Where', [e.op1('Greater', [c.x(0), e.f(0)]), e.f(1), e.add(e.mul(c.y(0), e.f(1 / alpha)), e.f(1))]);
+    return [e.mul(c.g(0)!, slope)];
+  },
+  ThresholdedRelu: (c) => [c.e.maskMul(c.g(0)!, c.e.op1('Greater', [c.x(0), c.e.f(attrFloat(c.node, 'alpha', 1))]))],
+  Mish: (c) => {
+    const { e } = c;
+    const x = c.x(0);
+    // y = x·tanh(softplus(x)); dy/dx = tanh(sp) + x·(1 - tanh²(sp))·sigmoid(x).
+    const t = e.op1('Tanh', [e.op1('Softplus', [x])]);
+    const rest = e.mul(e.mul(x, e.sub(e.f(1), e.mul(t, t))), e.op1('Sigmoid', [x]));
+    return [e.mul(c.g(0)!, e.add(t, rest))];
+  },
   Clip: (c) => {
     const { e } = c;
     let mask: string | undefined;

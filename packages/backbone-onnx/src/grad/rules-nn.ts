@@ -436,11 +436,12 @@ const averagePool: GradRule = (c) => {
   const x = c.x(0);
   const geo = geometry(c);
   const { nsp, kernel } = geo;
-  if (attrInt(node, 'ceil_mode', 0) === 1) {
-    throw new UserError(`cannot differentiate AveragePool node "${node.name}" with ceil_mode=1`, 'export the pooling layer with ceil_mode=False');
-  }
   const kprod = kernel.reduce((a, b) => a * b, 1);
   const includePad = attrInt(node, 'count_include_pad', 0) === 1;
+  if (attrInt(node, 'ceil_mode', 0) === 1) {
+    const ceil = averagePoolCeil(c, geo, includePad);
+    if (ceil) return [ceil];
+  }
   const padded = [...geo.padsBegin, ...geo.padsEnd].some((p) => p > 0);
   // When the average excludes the padding: the number of real (non-pad) elements per window, as constants when the
   // spatial sizes are static (no run-time nodes), else as `frac` = count / kprod, an AveragePool of ones.
@@ -485,6 +486,60 @@ const averagePool: GradRule = (c) => {
   const back = convAdjoint(e, z, w, geo, 1, flat, c.shapeOf(x)?.slice(2));
   return [e.reshapeLike(back, x)];
 };
+
+/**
+ * AveragePool with ceil_mode=1 whose last windows run past the end padding: the same windows as a floor-mode pool
+ * with that overhang added to the end pads, so the gradient is the adjoint of that window sum scaled by 1/divisor per
+ * window. The divisor counts the real elements (count_include_pad=0); with count_include_pad=1 it is read off the
+ * forward op itself applied to constant ones (real count / divisor, folded by onnxruntime), so it follows
+ * onnxruntime's treatment of the overhang. Undefined when no window overhangs (floor and ceil agree). Needs static
+ * spatial sizes.
+ */
+function averagePoolCeil(c: RuleContext, geo: ConvGeometry, includePad: boolean): string | undefined {
+  const { e, node } = c;
+  const x = c.x(0);
+  const xs = c.shapeOf(x)?.slice(2);
+  const ys = c.shapeOf(c.y(0))?.slice(2);
+  if (!xs || !ys || xs.length !== geo.nsp || ys.length !== geo.nsp || ![...xs, ...ys].every((d) => typeof d === 'number' && d > 0)) {
+    throw new UserError(
+      `cannot differentiate AveragePool node "${node.name ?? ''}" with ceil_mode=1: its spatial sizes are not static`,
+      'give the model static spatial input sizes (or export the pooling layer with ceil_mode=False)',
+    );
+  }
+  const sizes = xs as number[];
+  const outs = ys as number[];
+  const extra = outs.map((o, i) => {
+    const reach = (o - 1) * geo.strides[i] + (geo.kernel[i] - 1) * geo.dilations[i] + 1;
+    return Math.max(0, reach - (sizes[i] + geo.padsBegin[i] + geo.padsEnd[i]));
+  });
+  if (extra.every((v) => v === 0)) return undefined;
+  const g2: ConvGeometry = { ...geo, padsEnd: geo.padsEnd.map((p, i) => p + extra[i]) };
+  const counts = windowCounts(sizes, outs, g2);
+  if (!counts) {
+    throw new UserError(`cannot differentiate AveragePool node "${node.name ?? ''}" with ceil_mode=1: a window holds no input element`, 'check the pooling padding');
+  }
+  const cdims = [1, 1, ...outs];
+  let scale: string;
+  if (includePad) {
+    const ones = e.floatConst(new Array<number>(sizes.reduce((a, b) => a * b, 1)).fill(1), [1, 1, ...sizes]);
+    const probe = e.op1('AveragePool', [ones], {
+      kernel_shape: geo.kernel,
+      strides: geo.strides,
+      pads: [...geo.padsBegin, ...geo.padsEnd],
+      dilations: attrInts(node, 'dilations'),
+      ceil_mode: 1,
+      count_include_pad: 1,
+    });
+    scale = e.div(probe, e.floatConst(counts.values, cdims));
+  } else {
+    scale = e.floatConst(counts.values.map((n) => 1 / n), cdims);
+  }
+  const z = e.op1('Reshape', [e.mul(c.g(0)!, scale), e.i64([-1, 1, ...geo.kernel.map(() => 0)])]);
+  const w = e.fresh('avgpool_ones');
+  e.initializers.push(floatTensor(w, [1, 1, ...geo.kernel], new Array<number>(geo.kernel.reduce((a, b) => a * b, 1)).fill(1)));
+  const flat = e.op1('Reshape', [x, e.i64([-1, 1, ...geo.kernel.map(() => 0)])]);
+  return e.reshapeLike(convAdjoint(e, z, w, g2, 1, flat, sizes), x);
+}
 
 /**
  * Number of real (non-pad) elements in each pooling window, row-major over the static output positions; undefined

@@ -6,6 +6,8 @@
  * M to a multiple of R and N to a multiple of 8. Falls back (returns false) when the runtime lacks WebAssembly SIMD.
  */
 
+import { wasmExports } from '../kernels/wasm.js';
+
 function uleb(n: number): number[] {
   const out: number[] = [];
   do {
@@ -144,27 +146,13 @@ function kernelModule(R: number): Uint8Array {
   return new Uint8Array(bytes);
 }
 
-/** The slice of the WebAssembly JS API used here (the project's `lib` settings carry no WebAssembly types). */
-interface WasmApi {
-  Module: new (bytes: Uint8Array) => object;
-  Instance: new (module: object, imports: object) => { exports: unknown };
-}
-
 interface Kernel {
   kernel: (pA: number, pB: number, pC: number, Mq: number, K: number, Nq: number) => void;
   memory: { buffer: ArrayBuffer; grow(pages: number): number };
 }
 
 function instantiate(R: number): Kernel | null {
-  const WA = (globalThis as { WebAssembly?: WasmApi }).WebAssembly;
-  if (!WA) return null;
-  try {
-    const mod = new WA.Module(kernelModule(R));
-    const inst = new WA.Instance(mod, {});
-    return inst.exports as Kernel;
-  } catch {
-    return null;
-  }
+  return wasmExports(kernelModule(R)) as Kernel | null;
 }
 
 /** Strided gemm: C[cOff + i·N + j] += Σ_k A[aOff + i·ars + k·acs]·B[bOff + k·brs + j·bcs]. */

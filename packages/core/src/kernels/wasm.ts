@@ -80,17 +80,25 @@ export class WasmArena<E extends WasmArenaExports = WasmArenaExports> {
   }
 }
 
-/** Instantiate a base64 kernel module; null without WebAssembly SIMD or with SOP_WASM=0. */
-export function instantiateWasm<E extends WasmArenaExports>(base64: string): WasmArena<E> | null {
-  if (process.env.SOP_WASM === '0') return null;
+/**
+ * The exports of a WebAssembly module instantiated synchronously without imports, or null when the runtime has no
+ * WebAssembly or rejects the module (e.g. no SIMD support): callers then use their JavaScript paths.
+ */
+export function wasmExports(bytes: Uint8Array): unknown {
   const WA = (globalThis as { WebAssembly?: WasmApi }).WebAssembly;
   if (!WA) return null;
   try {
-    const inst = new WA.Instance(new WA.Module(Buffer.from(base64, 'base64')), {});
-    return new WasmArena(inst.exports as E);
+    return new WA.Instance(new WA.Module(bytes), {}).exports;
   } catch {
-    return null; // no SIMD support: callers use their JavaScript paths
+    return null;
   }
+}
+
+/** Instantiate a base64 kernel module; null without WebAssembly SIMD or with SOP_WASM=0. */
+export function instantiateWasm<E extends WasmArenaExports>(base64: string): WasmArena<E> | null {
+  if (process.env.SOP_WASM === '0') return null;
+  const exports = wasmExports(Buffer.from(base64, 'base64'));
+  return exports ? new WasmArena(exports as E) : null;
 }
 
 /**

@@ -5,7 +5,7 @@ import type { Inputs } from '../inputs.js';
 import type { Task } from '../dataset.js';
 import { Rng } from '../rng.js';
 import { UserError } from '../errors.js';
-import { sliceRows, type FloatTensor, type TensorData } from '../tensor.js';
+import type { FloatTensor } from '../tensor.js';
 import { sliceInputs } from '../inputs.js';
 import { Tensor, noGrad, mul, reshape, sum } from '../autograd/index.js';
 import type { GroupGenerator, GroupGeneratorFactory } from '../group-generator.js';
@@ -275,26 +275,14 @@ export class SopModel {
     const run = <T>(f: () => T): T => (grad ? f() : noGrad(f));
     const B = inputs.x.shape[0];
     const m = this.numGroups;
-    const C = this.numOutputs;
     const keep = options.keep ?? this.keep;
     checkKeep(keep, 'keep');
     const gen = await this.generator.generate(inputs, { groups: m, keep, deletion: options.deletion, head: options.head, rng: options.rng, grad, attention: options.attention ?? true });
     const maskData = gen.masks.data;
     const { z, hidden } = await this.runGroups(inputs, maskData, B);
-    const sel = grad ? undefined : noGrad(() => this.combine(new Tensor(this.keys === 'hidden' ? hidden! : z, [B, m, this.keyDim]), z, gen.scales.data, B));
-    const { weights, scaledOutputs, contributions, output } = sel ?? run(() => {
-      const keys = new Tensor(this.keys === 'hidden' ? hidden! : z, [B, m, this.keyDim]);
-      const weights = this.selector.select(keys); // α [B, m, C]
-      const scaledOutputs = mul(new Tensor(z, [B, m, C]), reshape(gen.scales, [B, m, 1]));
-      const contributions = mul(weights, scaledOutputs);
-      const output = sum(contributions, 1);
-      return { weights, scaledOutputs, contributions, output };
-    });
+    const keys = new Tensor(this.keys === 'hidden' ? hidden! : z, [B, m, this.keyDim]);
     return {
-      weights,
-      scaledOutputs,
-      contributions,
-      output,
+      ...run(() => this.combine(keys, z, gen.scales, B, grad)),
       scales: gen.scales,
       attention: gen.attention,
       masks: maskData,
@@ -307,39 +295,21 @@ export class SopModel {
   }
 
   /**
-   * Inference (no graph): the selector's weights α, then ẑ = c·z, α ⊙ ẑ and y = Σ_j α ⊙ ẑ in one pass (the same float32
-   * products as the graph path, the sum over groups in float64 as `sum`).
+   * The selector's weights α, then ẑ = c·z, α ⊙ ẑ and y = Σ_j α ⊙ ẑ: autograd ops (recording a graph when `grad`), or
+   * at inference one WebAssembly pass with the same float32 products and the sum over groups in float64, as `sum`.
    */
-  private combine(keys: Tensor, z: Float32Array, scales: Float32Array, B: number): { weights: Tensor; scaledOutputs: Tensor; contributions: Tensor; output: Tensor } {
+  private combine(keys: Tensor, z: Float32Array, scales: Tensor, B: number, grad: boolean): { weights: Tensor; scaledOutputs: Tensor; contributions: Tensor; output: Tensor } {
     const m = this.numGroups;
     const C = this.numOutputs;
-    const weights = this.selector.select(keys);
-    const W = weights.data;
-    const kern = kernels();
+    const weights = this.selector.select(keys); // α [B, m, C]
+    const kern = grad ? null : kernels();
     if (kern) {
-      const r = sopCombineKernel(kern, z, W, scales, B, m, C);
+      const r = sopCombineKernel(kern, z, weights.data, scales.data, B, m, C);
       return { weights, scaledOutputs: new Tensor(r.scaled, [B, m, C]), contributions: new Tensor(r.contributions, [B, m, C]), output: new Tensor(r.output, [B, C]) };
     }
-    const zh = new Float32Array(B * m * C);
-    const ct = new Float32Array(B * m * C);
-    const y = new Float32Array(B * C);
-    const acc = new Float64Array(C);
-    for (let b = 0; b < B; b++) {
-      acc.fill(0);
-      for (let j = 0; j < m; j++) {
-        const s = scales[b * m + j];
-        const o = (b * m + j) * C;
-        for (let c = 0; c < C; c++) {
-          const v = Math.fround(z[o + c] * s);
-          zh[o + c] = v;
-          const w = Math.fround(W[o + c] * v);
-          ct[o + c] = w;
-          acc[c] += w;
-        }
-      }
-      for (let c = 0; c < C; c++) y[b * C + c] = acc[c];
-    }
-    return { weights, scaledOutputs: new Tensor(zh, [B, m, C]), contributions: new Tensor(ct, [B, m, C]), output: new Tensor(y, [B, C]) };
+    const scaledOutputs = mul(new Tensor(z, [B, m, C]), reshape(scales, [B, m, 1]));
+    const contributions = mul(weights, scaledOutputs);
+    return { weights, scaledOutputs, contributions, output: sum(contributions, 1) };
   }
 
   /** Inference (no graph): every output of methods §2.4. */

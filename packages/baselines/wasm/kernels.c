@@ -267,20 +267,30 @@ __attribute__((export_name("blur_sep"))) void blur_sep(const float *data, int N,
 // (the state is past that draw; the caller finishes it on its slow path and continues at idx + 1).
 static inline unsigned rotl32(unsigned x, int k) { return (x << k) | (x >> (32 - k)); }
 
+// xoshiro128** (the state in locals after inlining): the next 32-bit draw.
+typedef struct {
+  unsigned s0, s1, s2, s3;
+} xoshiro;
+
+static inline unsigned xoshiro_next(xoshiro *g) {
+  unsigned r = rotl32(g->s1 * 5u, 7) * 9u;
+  unsigned t = g->s1 << 9;
+  g->s2 ^= g->s0;
+  g->s3 ^= g->s1;
+  g->s1 ^= g->s2;
+  g->s0 ^= g->s3;
+  g->s2 ^= t;
+  g->s3 = rotl32(g->s3, 11);
+  return r;
+}
+
 __attribute__((export_name("noisy_normals"))) int noisy_normals(unsigned *st, const double *kn, const double *wn, float *out, const float *base, int per, int n, double scale, int start, int end, int *slow) {
-  unsigned s0 = st[0], s1 = st[1], s2 = st[2], s3 = st[3];
+  xoshiro g = {st[0], st[1], st[2], st[3]};
   int idx = start, ret = end;
   int row = start / n, i = start - row * n;
   const float *brow = base + (long)(row / per) * n;
   for (; idx < end; idx++) {
-    int r = (int)(rotl32(s1 * 5u, 7) * 9u);
-    unsigned t = s1 << 9;
-    s2 ^= s0;
-    s3 ^= s1;
-    s1 ^= s2;
-    s0 ^= s3;
-    s2 ^= t;
-    s3 = rotl32(s3, 11);
+    int r = (int)xoshiro_next(&g);
     int iz = r & 127, j = r >> 7;
     if ((double)(j < 0 ? -j : j) < kn[iz]) out[idx] = (float)((double)brow[i] + scale * ((double)j * wn[iz]));
     else {
@@ -295,31 +305,21 @@ __attribute__((export_name("noisy_normals"))) int noisy_normals(unsigned *st, co
       brow = base + (long)(row / per) * n;
     }
   }
-  st[0] = s0;
-  st[1] = s1;
-  st[2] = s2;
-  st[3] = s3;
+  st[0] = g.s0;
+  st[1] = g.s1;
+  st[2] = g.s2;
+  st[3] = g.s3;
   return ret;
 }
 
 // out[i] *= lo + U_i·step for i < m, U_i the next 32-bit draws as unsigned integers (BulkRng.mulUniform, step = (hi − lo)/2³²).
 __attribute__((export_name("mul_uniform"))) void mul_uniform(unsigned *st, float *out, int m, double lo, double step) {
-  unsigned s0 = st[0], s1 = st[1], s2 = st[2], s3 = st[3];
-  for (int i = 0; i < m; i++) {
-    unsigned r = rotl32(s1 * 5u, 7) * 9u;
-    unsigned t = s1 << 9;
-    s2 ^= s0;
-    s3 ^= s1;
-    s1 ^= s2;
-    s0 ^= s3;
-    s2 ^= t;
-    s3 = rotl32(s3, 11);
-    out[i] = (float)((double)out[i] * (lo + (double)r * step));
-  }
-  st[0] = s0;
-  st[1] = s1;
-  st[2] = s2;
-  st[3] = s3;
+  xoshiro g = {st[0], st[1], st[2], st[3]};
+  for (int i = 0; i < m; i++) out[i] = (float)((double)out[i] * (lo + (double)xoshiro_next(&g) * step));
+  st[0] = g.s0;
+  st[1] = g.s1;
+  st[2] = g.s2;
+  st[3] = g.s3;
 }
 
 // One AMPE step after its gradients (ampe.ts is the reference: the mean over samples, GaussianBlur.apply and step,

@@ -3,15 +3,13 @@
  * nodes, attributes and tensors. int64 fields decode as `Long` objects; everything here hands back plain numbers.
  */
 import onnxProto from 'onnx-proto';
+import { onnx } from '../proto.js';
+import type { INodeProto, ITensorProto, IValueInfoProto } from '../proto.js';
 
-export const onnx = onnxProto.onnx;
-export type ModelProto = onnxProto.onnx.ModelProto;
-export type IModelProto = onnxProto.onnx.IModelProto;
-export type INodeProto = onnxProto.onnx.INodeProto;
-export type IGraphProto = onnxProto.onnx.IGraphProto;
-export type ITensorProto = onnxProto.onnx.ITensorProto;
+// the package's onnx-proto aliases (../proto.ts), plus the ones only the gradient builder needs
+export { onnx };
+export type { ModelProto, IModelProto, INodeProto, IGraphProto, ITensorProto, IValueInfoProto } from '../proto.js';
 export type IAttributeProto = onnxProto.onnx.IAttributeProto;
-export type IValueInfoProto = onnxProto.onnx.IValueInfoProto;
 export type NodeProto = onnxProto.onnx.NodeProto;
 export type TensorProto = onnxProto.onnx.TensorProto;
 export type ValueInfoProto = onnxProto.onnx.ValueInfoProto;

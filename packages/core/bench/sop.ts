@@ -19,8 +19,11 @@
  * 3. One training step (the configs' batch 16), split into backbone (frozen forwards on the masked rows), heads
  *    (generator + selector forward and backward, masking, loss) and optimizer (AdamW step).
  *
- * Environment: SOP_BENCH_REPS (repetitions, default 21), SOP_BENCH_ONLY (comma-separated setup names: shapes-vit,
- * digits-cnn, mlp). Results and their history: docs/results/sop-bench.md.
+ * Before measuring, each setup runs prediction/replay pairs for SOP_BENCH_WARMUP_MS (default 2000 ms; a quarter of it
+ * again before the batch-1 part), so the medians are of steady-state code, not of V8's first tiers.
+ *
+ * Environment: SOP_BENCH_REPS (repetitions, default 41), SOP_BENCH_ONLY (comma-separated setup names: shapes-vit,
+ * digits-cnn, mlp), SOP_BENCH_WARMUP_MS. Results and their history: docs/results/sop-bench.md.
  */
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
@@ -106,7 +109,7 @@ function rows(s: Setup, start: number, n: number): Inputs {
   return { x: { data: s.x.slice(start * row, (start + n) * row), shape: [n, ...s.rowShape] } };
 }
 
-async function measure(s: Setup, o: { batch: number; trainBatch: number; reps: number; warmup: number }): Promise<Record<string, unknown>> {
+async function measure(s: Setup, o: { batch: number; trainBatch: number; reps: number; warmup: number; warmupMs: number }): Promise<Record<string, unknown>> {
   const bb = timed(s.backbone);
   const inputs = rows(s, 0, o.batch);
   const sop = new SopModel({ backbone: bb, space: s.space, masker: zeroMasker, task: 'classification', numOutputs: s.numOutputs }, inputs, {
@@ -141,6 +144,12 @@ async function measure(s: Setup, o: { batch: number; trainBatch: number; reps: n
     return bb.captured;
   };
   const calls = await capture(inputs);
+  // steady state: run both sides until the JIT has settled (a few prediction-replay pairs are not enough for V8 to
+  // optimise the heads' code; unwarmed medians then measure the interpreter, not SOP)
+  for (const t0 = performance.now(); performance.now() - t0 < o.warmupMs; ) {
+    await sopRun(inputs);
+    await replay(calls);
+  }
   const inferMs: number[] = [];
   const aloneMs: number[] = [];
   const inCallsMs: number[] = [];
@@ -165,6 +174,10 @@ async function measure(s: Setup, o: { batch: number; trainBatch: number; reps: n
   // 2. one example: SOP vs its m masked copies (one call) + one plain forward
   const one = rows(s, 0, 1);
   const oneCalls = await capture(one);
+  for (const t0 = performance.now(); performance.now() - t0 < o.warmupMs / 4; ) {
+    await sopRun(one);
+    await replay(oneCalls);
+  }
   const oneSop: number[] = [];
   const oneBb: number[] = [];
   for (let r = 0; r < o.reps * 2 + o.warmup; r++) {
@@ -303,11 +316,12 @@ function mlpSetup(): Setup {
 
 export async function run(): Promise<Record<string, unknown>> {
   const out: Record<string, unknown> = {};
-  const reps = Number(process.env.SOP_BENCH_REPS ?? 21);
+  const reps = Number(process.env.SOP_BENCH_REPS ?? 41);
   const only = process.env.SOP_BENCH_ONLY?.split(',');
+  const warmupMs = Number(process.env.SOP_BENCH_WARMUP_MS ?? 2000);
   const setups = [...(await onnxSetups()), mlpSetup()].filter((s) => !only || only.includes(s.name));
   for (const s of setups) {
-    out[s.name] = await measure(s, { batch: 32, trainBatch: 16, reps, warmup: 3 });
+    out[s.name] = await measure(s, { batch: 32, trainBatch: 16, reps, warmup: 3, warmupMs });
     await s.backbone.dispose?.();
   }
   out.summary = Object.fromEntries(setups.map((s) => [s.name, (out[s.name] as { inferenceOverBackbone: number }).inferenceOverBackbone]));

@@ -133,6 +133,14 @@ const cases: Case[] = [
   { name: 'AveragePool stride 1, count_include_pad=1 (pooling adjoint)', nodes: [node('AveragePool', ['x'], y, { kernel_shape: [3, 2], pads: [1, 0, 2, 1], count_include_pad: 1 })], inputs: { x: [1, 3, 4, 5] } },
   { name: 'AveragePool 1-D stride 1, no pads', nodes: [node('AveragePool', ['x'], y, { kernel_shape: [3] })], inputs: { x: [2, 3, 7] } },
   { name: 'GlobalAveragePool', nodes: [node('GlobalAveragePool', ['x'], y)], inputs: { x: [2, 3, 2, 3] } },
+  { name: 'GlobalAveragePool, 16 channels (depthwise Conv + Resize)', nodes: [node('GlobalAveragePool', ['x'], y)], inputs: { x: [2, 16, 3, 2] } },
+  {
+    name: 'Relu → GlobalAveragePool, 32 channels',
+    nodes: [node('Relu', ['x'], ['r']), node('GlobalAveragePool', ['r'], y)],
+    inputs: { x: [2, 32, 2, 2] },
+    values: (_, v) => v.map((t) => (Math.abs(t) < 0.05 ? t + 0.1 : t)),
+    eps: 1e-3,
+  },
   // More activations, padding, transposed convolution, instance norm
   { name: 'PRelu per-channel slope', nodes: [node('PRelu', ['a', 's'], y)], inputs: { a: [2, 3, 2], s: [3, 1] }, values: (n, v) => (n === 'a' ? awayFromZero(n, v) : v), eps: 1e-3 },
   { name: 'HardSigmoid', nodes: [node('HardSigmoid', ['a'], y, { alpha: { float: 0.3 } })], inputs: { a: [8] }, values: (_, v) => v.map((x) => x * 2.5), eps: 1e-3 },

@@ -251,6 +251,9 @@ export function buildGradientModel(model: IModelProto, opts: GradientModelOption
   const outputNames = new Set((graph.output ?? []).map((v) => v.name ?? ''));
   const forwardOut = outputNames.has(output) ? [] : [valueInfo(output, info.elemType(output) ?? DT.FLOAT, undefined)];
   graph.output = [...(graph.output ?? []), ...forwardOut, ...newOutputs] as ValueInfoProto[];
+  const known = new Set([...(graph.valueInfo ?? []), ...graph.input, ...graph.output].map((v) => v.name ?? ''));
+  const declared = [...e.declared].filter(([n]) => !known.has(n)).map(([n, shape]) => valueInfo(n, DT.FLOAT, shape));
+  if (declared.length) graph.valueInfo = [...(graph.valueInfo ?? []), ...declared] as ValueInfoProto[];
 
   if (e.minOpset > opset) {
     for (const o of m.opsetImport ?? []) if (!o.domain || o.domain === 'ai.onnx') o.version = e.minOpset;

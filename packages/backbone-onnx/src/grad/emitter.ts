@@ -16,6 +16,12 @@ export class Emitter {
    * Relu whose output gradient is one of these needs no mask of its own.
    */
   readonly zeroWhereNonPositive = new Map<string, string>();
+  /**
+   * Shapes of emitted float tensors that ONNX shape inference would lose (e.g. the batch symbol after a Resize by
+   * scales), written to the graph's value_info: onnxruntime lays out convolutions in its blocked NCHWc format only
+   * where it can prove that the operands of an elementwise op have equal shapes.
+   */
+  readonly declared = new Map<string, Dim[]>();
   private counter = 0;
   private readonly constCache = new Map<string, string>();
   private readonly shapeCache = new Map<string, string>();
@@ -135,6 +141,12 @@ export class Emitter {
   /** `g` where `mask` holds, else 0 (Mul by the mask as float: much faster in onnxruntime than a broadcasting Where). */
   maskMul(g: string, mask: string): string {
     return this.mul(g, this.op1('Cast', [mask], { to: DT.FLOAT }));
+  }
+
+  /** Record the shape of the float tensor `name` (see `declared`); returns `name`. */
+  declare(name: string, shape: Dim[] | undefined): string {
+    if (shape) this.declared.set(name, shape);
+    return name;
   }
 
   /** Float zeros shaped like `x`. */

@@ -14,6 +14,10 @@ import {
   maskRowsKernel,
   matmulRowsKernel,
   genLogitsKernel,
+  genTopkKernel,
+  selectSparsemaxKernel,
+  sopCombineKernel,
+  selectCombineKernel,
   type Kernels,
 } from '../src/kernels/index.js';
 import { KERNELS_SOURCE_SHA256 } from '../src/kernels/kernels-wasm.js';
@@ -125,10 +129,101 @@ describe('WebAssembly kernels', () => {
     }
   });
 
+  itK('topk mass: bit-identical to a float64 model of the kernel (exp_f32, sums in its order; four-row and general paths)', () => {
+    const k = K();
+    const rng = new Rng(21);
+    const expF32 = (xs: Float32Array): Float32Array => {
+      k.reset();
+      const px = k.put(xs);
+      const py = k.alloc(xs.byteLength);
+      k.exports.exp_f32(px, py, xs.length);
+      return k.read(py, xs.length);
+    };
+    const bits = (v: number): number => new Uint32Array(Float32Array.of(v).buffer)[0];
+    for (const [len, kk] of [[16, 4], [16, 1], [16, 15], [8, 3], [4, 2], [20, 6], [64, 12], [64, 32], [12, 11], [36, 33], [10, 3], [16, 16]]) {
+      for (const largest of [true, false]) {
+        for (const rows of [1, 3, 4, 9]) {
+          const coarse = rng.next() < 0.5;
+          const L = Float32Array.from({ length: rows * len }, () => (coarse ? Math.round(rng.normal() * 4) / 2 : rng.normal() * 3));
+          if (rows > 2) L[len + 1] = NaN; // a NaN row in a block: that block's softmax takes the general path
+          if (rows > 3) L[3 * len] = -200; // below exp's range
+          const { a, M, c } = topkMassKernel(k, L, len, kk, largest);
+          for (let r = 0; r < rows; r++) {
+            const row = L.subarray(r * len, (r + 1) * len);
+            if (row.some(Number.isNaN)) continue;
+            const mx = Math.max(...row);
+            const e = expF32(row.map((v) => Math.fround(v - mx)));
+            const v4 = len - (len % 4);
+            let acc0 = 0;
+            let acc1 = 0;
+            for (let i = 0; i < v4; i += 4) {
+              acc0 += e[i] + e[i + 2];
+              acc1 += e[i + 1] + e[i + 3];
+            }
+            let s = acc0 + acc1;
+            for (let i = v4; i < len; i++) s += e[i];
+            const inv = Math.fround(1 / s);
+            const want = e.map((v) => Math.fround(v * inv));
+            const sel = refTopk(Array.from(want), kk, largest);
+            const q = [0, 0, 0, 0];
+            for (let i = 0; i < v4; i++) q[i % 4] += sel.has(i) ? want[i] : 0;
+            let mass = q[0] + q[2] + (q[1] + q[3]);
+            for (let i = v4; i < len; i++) mass += sel.has(i) ? want[i] : 0;
+            for (let i = 0; i < len; i++) {
+              expect(bits(a[r * len + i])).toBe(bits(want[i]));
+              expect(M[r * len + i]).toBe(sel.has(i) ? 1 : 0);
+            }
+            expect(bits(c[r])).toBe(bits(Math.fround(2 * Math.fround(mass) - 1)));
+          }
+        }
+      }
+    }
+  });
+
+  itK('generator top-k: the same masks and scales without the attention (four-row and general paths)', () => {
+    const k = K();
+    const rng = new Rng(8);
+    for (const [B, d, p, kk] of [[5, 16, 4, 4], [3, 10, 3, 3], [2, 16, 4, 16], [4, 12, 2, 5]]) {
+      const qs = Int32Array.from([0, 3, Math.min(9, d - 1)]);
+      const m = qs.length;
+      const V = new Float32Array(B * d * p).map(() => rng.normal());
+      const o = { V, B, d, p, qs, G: new Float32Array(p * p).map(() => rng.normal()), aBk: new Float32Array(m * p).map(() => rng.normal()), Abk: new Float32Array(p * d).map(() => rng.normal()), abk: new Float32Array(m * d).map(() => rng.normal()), abkCols: d };
+      for (const largest of [true, false]) {
+        const full = genTopkKernel(k, o, kk, largest, true);
+        const bare = genTopkKernel(k, o, kk, largest, false);
+        expect(bare.a).toBeUndefined();
+        expect(Array.from(bare.M)).toEqual(Array.from(full.M));
+        expect(Array.from(bare.c)).toEqual(Array.from(full.c));
+        const ref = topkMassKernel(k, genLogitsKernel(k, o), d, kk, largest);
+        expect(Array.from(full.a!)).toEqual(Array.from(ref.a));
+        expect(Array.from(full.M)).toEqual(Array.from(ref.M));
+        expect(Array.from(full.c)).toEqual(Array.from(ref.c));
+      }
+    }
+  });
+
+  itK('select + combine in one call: the same values as the two kernels (output keys and other keys)', () => {
+    const k = K();
+    const rng = new Rng(12);
+    for (const [B, m, kk, C] of [[3, 16, 10, 10], [2, 5, 6, 3], [1, 7, 4, 13]]) {
+      const z = new Float32Array(B * m * C).map(() => rng.normal());
+      const keys = kk === C ? z : new Float32Array(B * m * kk).map(() => rng.normal());
+      const u = new Float32Array(kk * C).map(() => rng.normal());
+      const scales = new Float32Array(B * m).map(() => rng.normal());
+      const r = selectCombineKernel(k, keys, B, m, kk, u, C, z, scales);
+      const alpha = selectSparsemaxKernel(k, keys, B, m, kk, u, C);
+      const c = sopCombineKernel(k, z, alpha, scales, B, m, C);
+      expect(Array.from(r.weights)).toEqual(Array.from(alpha));
+      expect(Array.from(r.scaled)).toEqual(Array.from(c.scaled));
+      expect(Array.from(r.contributions)).toEqual(Array.from(c.contributions));
+      expect(Array.from(r.output)).toEqual(Array.from(c.output));
+    }
+  });
+
   itK('sparsemax: bit-identical to the JavaScript op (column pairs, single columns, long columns), on the simplex, closed form for a 2-vector', () => {
     const k = K();
     const rng = new Rng(9);
-    for (const [outer, len, inner] of [[3, 16, 10], [2, 5, 1], [1, 80, 3], [4, 1, 2], [2, 64, 7], [3, 9, 4]]) {
+    for (const [outer, len, inner] of [[3, 16, 10], [2, 5, 1], [1, 80, 3], [4, 1, 2], [2, 64, 7], [3, 9, 4], [2, 16, 8], [2, 12, 13], [1, 3, 6]]) {
       const z = Float32Array.from({ length: outer * len * inner }, () => rng.normal() * 2);
       const got = sparsemaxKernel(k, z, outer, len, inner);
       const ref = withoutKernels(() => noGrad(() => sparsemax(new Tensor(z, [outer, len, inner]), 1).data));

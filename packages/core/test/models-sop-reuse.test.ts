@@ -50,6 +50,18 @@ describe('SOP reuse between inference calls', () => {
     g.output.data.forEach((v, i) => expect(Math.abs(v - changed.output[i])).toBeLessThan(1e-5 * (1 + Math.abs(v))));
   });
 
+  it('results of one predict are not overwritten by the next (reused group-output buffer), also when calls overlap', async () => {
+    const { sop, inputs } = model();
+    const first = await sop.predict(inputs);
+    const copy = Object.fromEntries(Object.entries(first).filter(([, v]) => v instanceof Float32Array).map(([k, v]) => [k, Array.from(v as Float32Array)]));
+    const other: Inputs = { x: { data: (inputs.x.data as Float32Array).map((v) => -2 * v), shape: inputs.x.shape } };
+    const [a, b] = await Promise.all([sop.predict(other), sop.predict(inputs)]);
+    await sop.predict(other);
+    for (const [k, v] of Object.entries(copy)) expect(Array.from((first as unknown as Record<string, Float32Array>)[k])).toEqual(v);
+    for (const k of ['output', 'weights', 'contributions', 'groupOutputs'] as const) expect(Array.from(b[k])).toEqual(copy[k]);
+    expect(Array.from(a.output)).not.toEqual(copy.output);
+  });
+
   it('zero and mean maskers on patches write into a scratch buffer, same values', () => {
     const space = new PatchesSpace([2, 6, 6], [3, 2]);
     const rng = new Rng(3);

@@ -189,61 +189,304 @@ static void topk_mask_rows(const f32 *v, int rows, int len, int k, int largest, 
 }
 
 /*
+ * exp4 for lanes that are not NaN, in fewer instructions: the same operations, with the clamps as pmin/pmax (equal to
+ * min/max unless an operand is NaN; wasm's min/max also order −0 < +0, which cannot matter against ±87.3/88.3) and
+ * the integer n = fx (an integral float in [−126, 127] after the clamp) read from the bits of fx + 1.5·2^23 instead of
+ * trunc_sat (same n). Bit-identical to exp4 for every non-NaN lane; a NaN lane gives some NaN (callers that must
+ * reproduce exp4's NaN redo the computation with exp4).
+ */
+static inline v128_t exp4_nonnan(v128_t x) {
+  const v128_t lo = wasm_f32x4_splat(-87.3f);
+  v128_t under = wasm_f32x4_lt(x, lo);
+  x = wasm_f32x4_pmin(x, wasm_f32x4_splat(88.3f));
+  x = wasm_f32x4_pmax(x, lo);
+  v128_t fx = wasm_f32x4_nearest(wasm_f32x4_mul(x, wasm_f32x4_splat(1.44269504088896341f)));
+  v128_t r = wasm_f32x4_sub(x, wasm_f32x4_mul(fx, wasm_f32x4_splat(0.693359375f)));
+  r = wasm_f32x4_sub(r, wasm_f32x4_mul(fx, wasm_f32x4_splat(-2.12194440e-4f)));
+  v128_t p = wasm_f32x4_splat(1.9875691500e-4f);
+  p = wasm_f32x4_add(wasm_f32x4_mul(p, r), wasm_f32x4_splat(1.3981999507e-3f));
+  p = wasm_f32x4_add(wasm_f32x4_mul(p, r), wasm_f32x4_splat(8.3334519073e-3f));
+  p = wasm_f32x4_add(wasm_f32x4_mul(p, r), wasm_f32x4_splat(4.1665795894e-2f));
+  p = wasm_f32x4_add(wasm_f32x4_mul(p, r), wasm_f32x4_splat(1.6666665459e-1f));
+  p = wasm_f32x4_add(wasm_f32x4_mul(p, r), wasm_f32x4_splat(5.0000001201e-1f));
+  p = wasm_f32x4_add(wasm_f32x4_add(wasm_f32x4_mul(wasm_f32x4_mul(p, r), r), r), wasm_f32x4_splat(1.0f));
+  /* bits of fx + 1.5·2^23 = 0x4B400000 + fx, so n + 127 = bits − (0x4B400000 − 127) */
+  v128_t n127 = wasm_i32x4_sub(wasm_f32x4_add(fx, wasm_f32x4_splat(12582912.0f)), wasm_i32x4_splat(0x4B400000 - 127));
+  v128_t y = wasm_f32x4_mul(p, wasm_i32x4_shl(n127, 23));
+  return wasm_v128_andnot(y, under);
+}
+
+/* a = softmax of one row of len logits (float32 exp; the sum in float64). */
+static inline void softmax_row(const f32 *L, int len, f32 *A) {
+  /* the maximum, ignoring NaN (pmax keeps its first operand unless the second is larger) */
+  v128_t vm = wasm_f32x4_splat(-__builtin_inff());
+  int i = 0;
+  for (; i + 4 <= len; i += 4) vm = wasm_f32x4_pmax(vm, wasm_v128_load(L + i));
+  f32 mx = wasm_f32x4_extract_lane(vm, 0);
+  if (wasm_f32x4_extract_lane(vm, 1) > mx) mx = wasm_f32x4_extract_lane(vm, 1);
+  if (wasm_f32x4_extract_lane(vm, 2) > mx) mx = wasm_f32x4_extract_lane(vm, 2);
+  if (wasm_f32x4_extract_lane(vm, 3) > mx) mx = wasm_f32x4_extract_lane(vm, 3);
+  for (; i < len; i++)
+    if (L[i] > mx) mx = L[i];
+  v128_t vmx = wasm_f32x4_splat(mx);
+  v128_t acc = wasm_f64x2_splat(0);
+  i = 0;
+  for (; i + 4 <= len; i += 4) {
+    v128_t e = exp4(wasm_f32x4_sub(wasm_v128_load(L + i), vmx));
+    wasm_v128_store(A + i, e);
+    acc = wasm_f64x2_add(acc, wasm_f64x2_add(wasm_f64x2_promote_low_f32x4(e), wasm_f64x2_promote_low_f32x4(wasm_i32x4_shuffle(e, e, 2, 3, 0, 1))));
+  }
+  f64 s = wasm_f64x2_extract_lane(acc, 0) + wasm_f64x2_extract_lane(acc, 1);
+  for (; i < len; i++) {
+    f32 e = exp1(L[i] - mx);
+    A[i] = e;
+    s += e;
+  }
+  f32 inv = (f32)(1.0 / s);
+  v128_t vinv = wasm_f32x4_splat(inv);
+  i = 0;
+  for (; i + 4 <= len; i += 4) wasm_v128_store(A + i, wasm_f32x4_mul(wasm_v128_load(A + i), vinv));
+  for (; i < len; i++) A[i] = A[i] * inv;
+}
+
+/* c = 2·Σ_j a_j·M_j − 1 of one row: Σ a·M in float64 (products exact: M is 0 or 1), two lanes per half vector. */
+static inline f32 row_scale(const f32 *A, const f32 *Mr, int len) {
+  v128_t m0 = wasm_f64x2_splat(0.0), m1 = m0;
+  int i = 0;
+  for (; i + 4 <= len; i += 4) {
+    v128_t pr = wasm_f32x4_mul(wasm_v128_load(A + i), wasm_v128_load(Mr + i));
+    m0 = wasm_f64x2_add(m0, wasm_f64x2_promote_low_f32x4(pr));
+    m1 = wasm_f64x2_add(m1, wasm_f64x2_promote_low_f32x4(wasm_i32x4_shuffle(pr, pr, 2, 3, 0, 1)));
+  }
+  f64 mass = (wasm_f64x2_extract_lane(m0, 0) + wasm_f64x2_extract_lane(m1, 0)) + (wasm_f64x2_extract_lane(m0, 1) + wasm_f64x2_extract_lane(m1, 1));
+  for (; i < len; i++) mass += (f64)(A[i] * Mr[i]);
+  return (f32)(2.0 * (f64)(f32)mass - 1.0);
+}
+
+/* Transpose four vectors of four 32-bit lanes in place (a[i] lane j ↔ a[j] lane i). */
+static inline void transpose4(v128_t *a0, v128_t *a1, v128_t *a2, v128_t *a3) {
+  v128_t t0 = wasm_i32x4_shuffle(*a0, *a1, 0, 4, 1, 5);
+  v128_t t1 = wasm_i32x4_shuffle(*a0, *a1, 2, 6, 3, 7);
+  v128_t t2 = wasm_i32x4_shuffle(*a2, *a3, 0, 4, 1, 5);
+  v128_t t3 = wasm_i32x4_shuffle(*a2, *a3, 2, 6, 3, 7);
+  *a0 = wasm_i32x4_shuffle(t0, t2, 0, 1, 4, 5);
+  *a1 = wasm_i32x4_shuffle(t0, t2, 2, 3, 6, 7);
+  *a2 = wasm_i32x4_shuffle(t1, t3, 0, 1, 4, 5);
+  *a3 = wasm_i32x4_shuffle(t1, t3, 2, 3, 6, 7);
+}
+
+/*
+ * As kth_lanes, from len precomputed key vectors (one per entry, one row per lane). The K-th best key does not depend
+ * on the order in which the entries are merged in.
+ */
+#define KTH_VEC(K)                                                                                                      \
+  static v128_t kth_vec_##K(const v128_t *keys, int len, int k) {                                                     \
+    v128_t bk[K];                                                                                                      \
+    for (int p = 0; p < K; p++) bk[p] = wasm_i32x4_splat(INT32_MIN);                                                   \
+    for (int j = 0; j < len; j++) {                                                                                    \
+      v128_t key = keys[j], prev = key;                                                                                \
+      for (int p = 0; p < K; p++) {                                                                                    \
+        v128_t cur = bk[p];                                                                                            \
+        bk[p] = wasm_i32x4_max(cur, wasm_i32x4_min(prev, key));                                                        \
+        prev = cur;                                                                                                    \
+      }                                                                                                                \
+    }                                                                                                                  \
+    v128_t t = bk[0];                                                                                                  \
+    for (int p = 1; p < K; p++)                                                                                        \
+      if (p == k - 1) t = bk[p];                                                                                       \
+    return t;                                                                                                          \
+  }
+KTH_VEC(8)
+KTH_VEC(12)
+KTH_VEC(16)
+KTH_VEC(32)
+
+/* Compare-exchange of two key vectors, lane-wise: *a ← max, *b ← min. */
+static inline void cex(v128_t *a, v128_t *b) {
+  v128_t hi = wasm_i32x4_max(*a, *b);
+  *b = wasm_i32x4_min(*a, *b);
+  *a = hi;
+}
+
+/*
+ * kth_vec_4 for len a multiple of 4 (≥ 4) with fewer operations: each group of four entries is sorted (a five-
+ * comparator network), merged into the running four best (the four best of two sorted lists of four are
+ * max(b_i, g_{3−i}), a bitonic sequence, sorted by a half-cleaner). Same k-th best key (a value of the multiset).
+ */
+static v128_t kth_vec_4net(const v128_t *keys, int len, int k) {
+  v128_t b0 = keys[0], b1 = keys[1], b2 = keys[2], b3 = keys[3];
+  cex(&b0, &b1);
+  cex(&b2, &b3);
+  cex(&b0, &b2);
+  cex(&b1, &b3);
+  cex(&b1, &b2);
+  for (int j = 4; j < len; j += 4) {
+    v128_t g0 = keys[j], g1 = keys[j + 1], g2 = keys[j + 2], g3 = keys[j + 3];
+    cex(&g0, &g1);
+    cex(&g2, &g3);
+    cex(&g0, &g2);
+    cex(&g1, &g3);
+    cex(&g1, &g2);
+    b0 = wasm_i32x4_max(b0, g3);
+    b1 = wasm_i32x4_max(b1, g2);
+    b2 = wasm_i32x4_max(b2, g1);
+    b3 = wasm_i32x4_max(b3, g0);
+    cex(&b0, &b2);
+    cex(&b1, &b3);
+    cex(&b0, &b1);
+    cex(&b2, &b3);
+  }
+  return k == 1 ? b0 : k == 2 ? b1 : k == 3 ? b2 : b3;
+}
+
+/* Largest row length of the four-row path of topk_mass. */
+#define TOPK_BLOCK_MAX 64
+
+/* f64x2 of lanes 0, 1 (hi: 2, 3) of a float32 vector. */
+static inline v128_t lo_f64(v128_t v) {
+  return wasm_f64x2_promote_low_f32x4(v);
+}
+static inline v128_t hi_f64(v128_t v) {
+  return wasm_f64x2_promote_low_f32x4(wasm_i32x4_shuffle(v, v, 2, 3, 0, 1));
+}
+
+/*
+ * topk_mass for four rows at once (rows r0..r3, lane l = row l; rows beyond n repeat row 0 and are not written), for
+ * len a multiple of 4 (≤ TOPK_BLOCK_MAX) and 0 < k ≤ min(32, len − 1). The rows are transposed into one vector per
+ * entry and every per-row operation of the general path is done on the four lanes at once, in the same order (the
+ * float64 sums keep their lane and pairing structure: Σ over vectors of (e0 + e2 | e1 + e3), etc.), so the values
+ * are the same bit for bit. A block with a row whose softmax sum is NaN takes its softmax from softmax_row. a == 0: the
+ * attention is not written.
+ */
+static void topk_mass_block(const f32 *r0, const f32 *r1, const f32 *r2, const f32 *r3, int n, int len, int k, f32 sign, f32 *a, f32 *M, f32 *c) {
+  v128_t col[TOPK_BLOCK_MAX], key[TOPK_BLOCK_MAX], mk[TOPK_BLOCK_MAX];
+  for (int j = 0; j < len; j += 4) {
+    v128_t c0 = wasm_v128_load(r0 + j), c1 = wasm_v128_load(r1 + j), c2 = wasm_v128_load(r2 + j), c3 = wasm_v128_load(r3 + j);
+    transpose4(&c0, &c1, &c2, &c3);
+    col[j] = c0;
+    col[j + 1] = c1;
+    col[j + 2] = c2;
+    col[j + 3] = c3;
+  }
+  /* softmax: the maximum (a value: the order of the comparisons does not matter), exp, Σ in float64 */
+  v128_t mx = wasm_f32x4_splat(-__builtin_inff());
+  for (int j = 0; j < len; j++) mx = wasm_f32x4_pmax(mx, col[j]);
+  v128_t s0l = wasm_f64x2_splat(0), s1l = s0l, s0h = s0l, s1h = s0l;
+  for (int j = 0; j < len; j += 4) {
+    v128_t e0 = exp4_nonnan(wasm_f32x4_sub(col[j], mx)), e1 = exp4_nonnan(wasm_f32x4_sub(col[j + 1], mx));
+    v128_t e2 = exp4_nonnan(wasm_f32x4_sub(col[j + 2], mx)), e3 = exp4_nonnan(wasm_f32x4_sub(col[j + 3], mx));
+    col[j] = e0;
+    col[j + 1] = e1;
+    col[j + 2] = e2;
+    col[j + 3] = e3;
+    s0l = wasm_f64x2_add(s0l, wasm_f64x2_add(lo_f64(e0), lo_f64(e2)));
+    s1l = wasm_f64x2_add(s1l, wasm_f64x2_add(lo_f64(e1), lo_f64(e3)));
+    s0h = wasm_f64x2_add(s0h, wasm_f64x2_add(hi_f64(e0), hi_f64(e2)));
+    s1h = wasm_f64x2_add(s1h, wasm_f64x2_add(hi_f64(e1), hi_f64(e3)));
+  }
+  v128_t sl = wasm_f64x2_add(s0l, s1l), sh = wasm_f64x2_add(s0h, s1h);
+  if (wasm_i64x2_all_true(wasm_f64x2_eq(sl, sl)) && wasm_i64x2_all_true(wasm_f64x2_eq(sh, sh))) {
+    const v128_t one64 = wasm_f64x2_splat(1.0);
+    v128_t il = wasm_f32x4_demote_f64x2_zero(wasm_f64x2_div(one64, sl)), ih = wasm_f32x4_demote_f64x2_zero(wasm_f64x2_div(one64, sh));
+    v128_t inv = wasm_i32x4_shuffle(il, ih, 0, 1, 4, 5);
+    for (int j = 0; j < len; j++) col[j] = wasm_f32x4_mul(col[j], inv);
+  } else {
+    f32 t[4][TOPK_BLOCK_MAX] __attribute__((aligned(16)));
+    const f32 *rs[4] = {r0, r1, r2, r3};
+    for (int l = 0; l < 4; l++) softmax_row(rs[l], len, t[l]);
+    for (int j = 0; j < len; j += 4) {
+      v128_t c0 = wasm_v128_load(t[0] + j), c1 = wasm_v128_load(t[1] + j), c2 = wasm_v128_load(t[2] + j), c3 = wasm_v128_load(t[3] + j);
+      transpose4(&c0, &c1, &c2, &c3);
+      col[j] = c0;
+      col[j + 1] = c1;
+      col[j + 2] = c2;
+      col[j + 3] = c3;
+    }
+  }
+  /* the k-th best key per row; the entries beating it, then those equal to it in index order until k */
+  const v128_t vs = wasm_f32x4_splat(sign);
+  for (int j = 0; j < len; j++) key[j] = order_key4(wasm_f32x4_mul(col[j], vs));
+  v128_t t = k <= 4 ? kth_vec_4net(key, len, k) : k <= 8 ? kth_vec_8(key, len, k) : k <= 12 ? kth_vec_12(key, len, k) : k <= 16 ? kth_vec_16(key, len, k) : kth_vec_32(key, len, k);
+  v128_t need = wasm_i32x4_splat(k);
+  for (int j = 0; j < len; j++) {
+    v128_t gt = wasm_i32x4_gt(key[j], t);
+    mk[j] = gt;
+    need = wasm_i32x4_add(need, gt);
+  }
+  const v128_t zero = wasm_i32x4_splat(0);
+  for (int j = 0; j < len; j++) {
+    v128_t take = wasm_v128_and(wasm_i32x4_eq(key[j], t), wasm_i32x4_gt(need, zero));
+    mk[j] = wasm_v128_or(mk[j], take);
+    need = wasm_i32x4_add(need, take);
+  }
+  /* c = 2·Σ a·M − 1 per row: four float64 chains per row (entries ≡ 0, 1, 2, 3 mod 4), as row_scale */
+  const v128_t one = wasm_f32x4_splat(1.0f);
+  v128_t q0l = wasm_f64x2_splat(0), q1l = q0l, q2l = q0l, q3l = q0l, q0h = q0l, q1h = q0l, q2h = q0l, q3h = q0l;
+  for (int j = 0; j < len; j += 4) {
+    v128_t p0 = wasm_f32x4_mul(col[j], wasm_v128_and(mk[j], one)), p1 = wasm_f32x4_mul(col[j + 1], wasm_v128_and(mk[j + 1], one));
+    v128_t p2 = wasm_f32x4_mul(col[j + 2], wasm_v128_and(mk[j + 2], one)), p3 = wasm_f32x4_mul(col[j + 3], wasm_v128_and(mk[j + 3], one));
+    q0l = wasm_f64x2_add(q0l, lo_f64(p0));
+    q1l = wasm_f64x2_add(q1l, lo_f64(p1));
+    q2l = wasm_f64x2_add(q2l, lo_f64(p2));
+    q3l = wasm_f64x2_add(q3l, lo_f64(p3));
+    q0h = wasm_f64x2_add(q0h, hi_f64(p0));
+    q1h = wasm_f64x2_add(q1h, hi_f64(p1));
+    q2h = wasm_f64x2_add(q2h, hi_f64(p2));
+    q3h = wasm_f64x2_add(q3h, hi_f64(p3));
+  }
+  const v128_t two = wasm_f64x2_splat(2.0), one64 = wasm_f64x2_splat(1.0);
+  v128_t ml = wasm_f64x2_add(wasm_f64x2_add(q0l, q2l), wasm_f64x2_add(q1l, q3l));
+  v128_t mh = wasm_f64x2_add(wasm_f64x2_add(q0h, q2h), wasm_f64x2_add(q1h, q3h));
+  ml = wasm_f64x2_sub(wasm_f64x2_mul(two, wasm_f64x2_promote_low_f32x4(wasm_f32x4_demote_f64x2_zero(ml))), one64);
+  mh = wasm_f64x2_sub(wasm_f64x2_mul(two, wasm_f64x2_promote_low_f32x4(wasm_f32x4_demote_f64x2_zero(mh))), one64);
+  f32 cs[4] __attribute__((aligned(16)));
+  wasm_v128_store(cs, wasm_i32x4_shuffle(wasm_f32x4_demote_f64x2_zero(ml), wasm_f32x4_demote_f64x2_zero(mh), 0, 1, 4, 5));
+  for (int l = 0; l < n; l++) c[l] = cs[l];
+  /* a and M back to rows */
+  for (int j = 0; j < len; j += 4) {
+    v128_t c0 = col[j], c1 = col[j + 1], c2 = col[j + 2], c3 = col[j + 3];
+    v128_t m0 = wasm_v128_and(mk[j], one), m1 = wasm_v128_and(mk[j + 1], one), m2 = wasm_v128_and(mk[j + 2], one), m3 = wasm_v128_and(mk[j + 3], one);
+    transpose4(&m0, &m1, &m2, &m3);
+    wasm_v128_store(M + j, m0);
+    if (n > 1) wasm_v128_store(M + len + j, m1);
+    if (n > 2) wasm_v128_store(M + 2L * len + j, m2);
+    if (n > 3) wasm_v128_store(M + 3L * len + j, m3);
+    if (!a) continue;
+    transpose4(&c0, &c1, &c2, &c3);
+    wasm_v128_store(a + j, c0);
+    if (n > 1) wasm_v128_store(a + len + j, c1);
+    if (n > 2) wasm_v128_store(a + 2L * len + j, c2);
+    if (n > 3) wasm_v128_store(a + 3L * len + j, c3);
+  }
+}
+
+/* Whether topk_mass takes the four-row path (topk_mass_block). */
+static inline int topk_blocks_ok(int len, int k) {
+  return (len & 3) == 0 && len <= TOPK_BLOCK_MAX && k > 0 && k < len && k <= 32;
+}
+
+/* topk_mass_block over all rows (topk_blocks_ok); a == 0: the attention is not written. */
+static void topk_mass_blocks(const f32 *logits, int rows, int len, int k, int largest, f32 *a, f32 *M, f32 *c) {
+  for (int r = 0; r < rows; r += 4) {
+    const int n = rows - r < 4 ? rows - r : 4;
+    const f32 *L = logits + (long)r * len;
+    topk_mass_block(L, n > 1 ? L + len : L, n > 2 ? L + 2L * len : L, n > 3 ? L + 3L * len : L, n, len, k, largest ? 1.0f : -1.0f, a ? a + (long)r * len : 0, M + (long)r * len, c + r);
+  }
+}
+
+/*
  * SOP's group binarisation for `rows` rows of `len` logits: a = softmax(row) (float32), M = 0/1 mask of the top k of a
- * (bottom k when largest = 0), c = 2·Σ_j a_j·M_j − 1 (the sum in float64). scratch: 64 int32 + len
- * f32.
+ * (bottom k when largest = 0), c = 2·Σ_j a_j·M_j − 1 (the sum in float64). scratch: 64 int32 + len f32.
  */
 EXPORT("topk_mass")
 void topk_mass(const f32 *logits, int rows, int len, int k, int largest, f32 *a, f32 *M, f32 *c, int32_t *scratch) {
-  for (int r = 0; r < rows; r++) {
-    const f32 *L = logits + (long)r * len;
-    f32 *A = a + (long)r * len;
-    /* the maximum, ignoring NaN (pmax keeps its first operand unless the second is larger) */
-    v128_t vm = wasm_f32x4_splat(-__builtin_inff());
-    int i = 0;
-    for (; i + 4 <= len; i += 4) vm = wasm_f32x4_pmax(vm, wasm_v128_load(L + i));
-    f32 mx = wasm_f32x4_extract_lane(vm, 0);
-    if (wasm_f32x4_extract_lane(vm, 1) > mx) mx = wasm_f32x4_extract_lane(vm, 1);
-    if (wasm_f32x4_extract_lane(vm, 2) > mx) mx = wasm_f32x4_extract_lane(vm, 2);
-    if (wasm_f32x4_extract_lane(vm, 3) > mx) mx = wasm_f32x4_extract_lane(vm, 3);
-    for (; i < len; i++)
-      if (L[i] > mx) mx = L[i];
-    v128_t vmx = wasm_f32x4_splat(mx);
-    v128_t acc = wasm_f64x2_splat(0);
-    i = 0;
-    for (; i + 4 <= len; i += 4) {
-      v128_t e = exp4(wasm_f32x4_sub(wasm_v128_load(L + i), vmx));
-      wasm_v128_store(A + i, e);
-      acc = wasm_f64x2_add(acc, wasm_f64x2_add(wasm_f64x2_promote_low_f32x4(e), wasm_f64x2_promote_low_f32x4(wasm_i32x4_shuffle(e, e, 2, 3, 0, 1))));
-    }
-    f64 s = wasm_f64x2_extract_lane(acc, 0) + wasm_f64x2_extract_lane(acc, 1);
-    for (; i < len; i++) {
-      f32 e = exp1(L[i] - mx);
-      A[i] = e;
-      s += e;
-    }
-    f32 inv = (f32)(1.0 / s);
-    v128_t vinv = wasm_f32x4_splat(inv);
-    i = 0;
-    for (; i + 4 <= len; i += 4) wasm_v128_store(A + i, wasm_f32x4_mul(wasm_v128_load(A + i), vinv));
-    for (; i < len; i++) A[i] = A[i] * inv;
+  if (topk_blocks_ok(len, k)) {
+    topk_mass_blocks(logits, rows, len, k, largest, a, M, c);
+    return;
   }
+  for (int r = 0; r < rows; r++) softmax_row(logits + (long)r * len, len, a + (long)r * len);
   topk_mask_rows(a, rows, len, k, largest, M, scratch);
-  for (int r = 0; r < rows; r++) {
-    const f32 *A = a + (long)r * len;
-    const f32 *Mr = M + (long)r * len;
-    /* Σ a·M in float64 (products exact: M is 0 or 1), two lanes per half vector */
-    v128_t m0 = wasm_f64x2_splat(0.0), m1 = m0;
-    int i = 0;
-    for (; i + 4 <= len; i += 4) {
-      v128_t pr = wasm_f32x4_mul(wasm_v128_load(A + i), wasm_v128_load(Mr + i));
-      m0 = wasm_f64x2_add(m0, wasm_f64x2_promote_low_f32x4(pr));
-      m1 = wasm_f64x2_add(m1, wasm_f64x2_promote_low_f32x4(wasm_i32x4_shuffle(pr, pr, 2, 3, 0, 1)));
-    }
-    f64 mass = (wasm_f64x2_extract_lane(m0, 0) + wasm_f64x2_extract_lane(m1, 0)) + (wasm_f64x2_extract_lane(m0, 1) + wasm_f64x2_extract_lane(m1, 1));
-    for (; i < len; i++) mass += (f64)(A[i] * Mr[i]);
-    c[r] = (f32)(2.0 * (f64)(f32)mass - 1.0);
-  }
+  for (int r = 0; r < rows; r++) c[r] = row_scale(a + (long)r * len, M + (long)r * len, len);
 }
 
 /* 0/1 top-k masks of `rows` rows of `len` values (topkMask over the last axis). scratch: 64 int32 + len f32. */
@@ -349,13 +592,78 @@ static void sparsemax_pair(const f32 *zc, int len, long inner, f32 *oc, f64 *wor
   }
 }
 
-/* Sparsemax along the middle axis of [outer, len, inner]. work: scratch of 2·len f64. */
+/*
+ * sparsemax_pair for NP adjacent pairs of columns at once (len ≤ 64), their loops interleaved: each pair's lanes go
+ * through the same operations as in sparsemax_pair, and the support iteration runs until every pair's support stopped
+ * shrinking (a pair that stopped earlier keeps its τ: further passes find the same support), so the same bits.
+ * work: scratch of 2·NP·len f64.
+ */
+#define SPARSEMAX_PAIRS(NP)                                                                                             \
+  static void sparsemax_pairs_##NP(const f32 *zc, int len, long inner, f32 *oc, f64 *work) {                          \
+    v128_t mx[NP], S[NP], K[NP], tau[NP], k2[NP], s2[NP];                                                              \
+    for (int q = 0; q < NP; q++) mx[q] = wasm_f64x2_splat(-__builtin_inf());                                            \
+    for (int i = 0; i < len; i++)                                                                                      \
+      for (int q = 0; q < NP; q++) mx[q] = wasm_f64x2_pmax(mx[q], wasm_f64x2_promote_low_f32x4(wasm_v128_load64_zero(zc + (long)i * inner + 2 * q))); \
+    for (int q = 0; q < NP; q++) S[q] = wasm_f64x2_splat(0.0);                                                          \
+    for (int i = 0; i < len; i++)                                                                                      \
+      for (int q = 0; q < NP; q++) {                                                                                   \
+        v128_t w = wasm_f64x2_sub(wasm_f64x2_promote_low_f32x4(wasm_v128_load64_zero(zc + (long)i * inner + 2 * q)), mx[q]); \
+        wasm_v128_store(work + 2 * (i * NP + q), w);                                                                   \
+        S[q] = wasm_f64x2_add(S[q], w);                                                                                \
+      }                                                                                                                \
+    const v128_t one = wasm_f64x2_splat(1.0);                                                                          \
+    for (int q = 0; q < NP; q++) {                                                                                     \
+      K[q] = wasm_f64x2_splat((f64)len);                                                                               \
+      tau[q] = wasm_f64x2_div(wasm_f64x2_sub(S[q], one), K[q]);                                                        \
+    }                                                                                                                  \
+    for (;;) {                                                                                                         \
+      for (int q = 0; q < NP; q++) k2[q] = s2[q] = wasm_f64x2_splat(0.0);                                              \
+      for (int i = 0; i < len; i++)                                                                                    \
+        for (int q = 0; q < NP; q++) {                                                                                 \
+          v128_t w = wasm_v128_load(work + 2 * (i * NP + q));                                                          \
+          v128_t gt = wasm_f64x2_gt(w, tau[q]);                                                                        \
+          k2[q] = wasm_f64x2_add(k2[q], wasm_v128_and(gt, one));                                                       \
+          s2[q] = wasm_f64x2_add(s2[q], wasm_v128_and(gt, w));                                                         \
+        }                                                                                                              \
+      int all = 1;                                                                                                     \
+      for (int q = 0; q < NP; q++) all &= wasm_i64x2_all_true(wasm_f64x2_eq(k2[q], K[q]));                             \
+      if (all) break;                                                                                                  \
+      for (int q = 0; q < NP; q++) {                                                                                   \
+        v128_t same = wasm_f64x2_eq(k2[q], K[q]);                                                                      \
+        tau[q] = wasm_v128_bitselect(tau[q], wasm_f64x2_div(wasm_f64x2_sub(s2[q], one), k2[q]), same);                 \
+        K[q] = k2[q];                                                                                                  \
+      }                                                                                                                \
+    }                                                                                                                  \
+    for (int i = 0; i < len; i++)                                                                                      \
+      for (int q = 0; q < NP; q++) {                                                                                   \
+        v128_t v = wasm_f64x2_max(wasm_f64x2_sub(wasm_v128_load(work + 2 * (i * NP + q)), tau[q]), wasm_f64x2_splat(0.0)); \
+        wasm_v128_store64_lane(oc + (long)i * inner + 2 * q, wasm_f32x4_demote_f64x2_zero(v), 0);                      \
+      }                                                                                                                \
+  }
+SPARSEMAX_PAIRS(2)
+SPARSEMAX_PAIRS(3)
+
+/* Sparsemax along the middle axis of [outer, len, inner]. work: scratch of 6·len f64. */
 EXPORT("sparsemax_mid")
 void sparsemax_mid(const f32 *z, int outer, int len, int inner, f32 *out, f64 *work) {
   for (int o = 0; o < outer; o++) {
     int t = 0;
     if (len <= 64)
-      for (; t + 2 <= inner; t += 2) sparsemax_pair(z + (long)o * len * inner + t, len, inner, out + (long)o * len * inner + t, work);
+      while (t + 2 <= inner) {
+        /* three pairs at a time (four columns left: two and two; two: one pair) */
+        const int pairs = (inner - t) / 2;
+        const long at = (long)o * len * inner + t;
+        if (pairs >= 3 && pairs != 4) {
+          sparsemax_pairs_3(z + at, len, inner, out + at, work);
+          t += 6;
+        } else if (pairs >= 2) {
+          sparsemax_pairs_2(z + at, len, inner, out + at, work);
+          t += 4;
+        } else {
+          sparsemax_pair(z + at, len, inner, out + at, work);
+          t += 2;
+        }
+      }
     for (; t < inner; t++) sparsemax_col(z + (long)o * len * inner + t, len, inner, out + (long)o * len * inner + t, work);
   }
 }
@@ -589,7 +897,7 @@ void matmul_rows(const f32 *X, int n, int k, const f32 *W, int C, f32 *Y, f32 *W
 
 /*
  * The sparsemax selector at inference: S = keys [B·m, k] · u [k, C] (as matmul_rows), then α = sparsemax of S over the
- * m groups, per example and class. S: scratch of B·m·C f32; work: scratch of m f64; uT: scratch of k·C f32.
+ * m groups, per example and class. S: scratch of B·m·C f32; work: scratch of 6·m f64; uT: scratch of k·C f32.
  */
 EXPORT("select_sparsemax")
 void select_sparsemax(const f32 *keys, int B, int m, int k, const f32 *u, int C, f32 *alpha, f32 *S, f64 *work, f32 *uT) {
@@ -621,11 +929,23 @@ void sop_combine(const f32 *z, const f32 *alpha, const f32 *scales, int B, int m
 }
 
 /*
+ * select_sparsemax then sop_combine in one call (α written to alpha and used by the combination): the selector's
+ * weights and SOP's output at inference. keys may be z itself ('output' keys). Scratch as the two kernels.
+ */
+EXPORT("select_combine")
+void select_combine(const f32 *keys, int B, int m, int k, const f32 *u, int C, const f32 *z, const f32 *scales, f32 *alpha, f32 *S, f64 *work, f32 *uT, f32 *zh, f32 *ct, f32 *y, f64 *acc) {
+  select_sparsemax(keys, B, m, k, u, C, alpha, S, work, uT);
+  sop_combine(z, alpha, scales, B, m, C, zh, ct, y, acc);
+}
+
+/*
  * The attention generator's inference in one call: gen_logits into L (scratch of B·m·d f32), then topk_mass over its
- * B·m rows of d logits. work: as gen_logits; scratch: as topk_mass.
+ * B·m rows of d logits. work: as gen_logits; scratch: as topk_mass; a may be 0 (the attention is then not returned).
  */
 EXPORT("gen_topk")
 void gen_topk(const f32 *V, int B, int d, int p, const int32_t *qs, int m, const f32 *G, const f32 *aBk, int aBkRows, const f32 *Abk, int AbkCols, const f32 *abk, int abkRows, int abkCols, f32 *L, f32 *work, int k, int largest, f32 *a, f32 *M, f32 *c, int32_t *scratch) {
   gen_logits(V, B, d, p, qs, m, G, aBk, aBkRows, Abk, AbkCols, abk, abkRows, abkCols, L, work);
-  topk_mass(L, B * m, d, k, largest, a, M, c, scratch);
+  /* a == 0 (attention not wanted): the four-row path skips it; the general one computes it in place of L */
+  if (!a && topk_blocks_ok(d, k)) topk_mass_blocks(L, B * m, d, k, largest, 0, M, c);
+  else topk_mass(L, B * m, d, k, largest, a ? a : L, M, c, scratch);
 }

@@ -20,6 +20,7 @@ interface KernelExports extends WasmArenaExports {
   matmul_rows(X: number, n: number, k: number, W: number, C: number, Y: number, WT: number): void;
   select_sparsemax(keys: number, B: number, m: number, k: number, u: number, C: number, alpha: number, S: number, work: number, uT: number): void;
   sop_combine(z: number, alpha: number, scales: number, B: number, m: number, C: number, zh: number, ct: number, y: number, acc: number): void;
+  select_combine(keys: number, B: number, m: number, k: number, u: number, C: number, z: number, scales: number, alpha: number, S: number, work: number, uT: number, zh: number, ct: number, y: number, acc: number): void;
 }
 
 /** Core's kernel module (see {@link WasmArena}). */
@@ -72,7 +73,7 @@ export function sparsemaxKernel(k: Kernels, z: Float32Array, outer: number, len:
   k.reset();
   const pZ = k.put(z);
   const pO = k.alloc(z.byteLength);
-  const pS = k.alloc(Math.max(1, len) * 16);
+  const pS = k.alloc(Math.max(1, len) * 48);
   k.exports.sparsemax_mid(pZ, outer, len, inner, pO, pS);
   return k.read(pO, z.length);
 }
@@ -166,7 +167,7 @@ export function selectSparsemaxKernel(k: Kernels, keys: Float32Array, B: number,
   const pU = k.put(u);
   const pA = k.alloc(B * m * C * 4);
   const pS = k.alloc(B * m * C * 4);
-  const pW = k.alloc(Math.max(1, m) * 16);
+  const pW = k.alloc(Math.max(1, m) * 48);
   const pT = k.alloc(kk * (C + 3) * 4);
   k.exports.select_sparsemax(pK, B, m, kk, pU, C, pA, pS, pW, pT);
   return k.read(pA, B * m * C);
@@ -196,13 +197,41 @@ export function sopCombineKernel(k: Kernels, z: Float32Array, alpha: Float32Arra
   return { scaled: k.read(pzh, n), contributions: k.read(pct, n), output: k.read(py, B * C) };
 }
 
+export interface SelectCombined extends Combined {
+  /** α [B, m, C]. */
+  weights: Float32Array;
+}
+
+/**
+ * {@link selectSparsemaxKernel} then {@link sopCombineKernel} in one call (α stays in WebAssembly memory between the
+ * two; `keys` is copied once when it is `z` itself, as with 'output' keys). Same values as the two calls.
+ */
+export function selectCombineKernel(k: Kernels, keys: Float32Array, B: number, m: number, kk: number, u: Float32Array, C: number, z: Float32Array, scales: Float32Array): SelectCombined {
+  k.reset();
+  const pK = k.put(keys);
+  const pz = z === keys ? pK : k.put(z);
+  const pU = k.put(u);
+  const ps = k.put(scales);
+  const n = B * m * C;
+  const pA = k.alloc(n * 4);
+  const pS = k.alloc(n * 4);
+  const pW = k.alloc(Math.max(1, m) * 48);
+  const pT = k.alloc(kk * (C + 3) * 4);
+  const pzh = k.alloc(n * 4);
+  const pct = k.alloc(n * 4);
+  const py = k.alloc(B * C * 4);
+  const pacc = k.alloc(Math.max(1, C) * 8);
+  k.exports.select_combine(pK, B, m, kk, pU, C, pz, ps, pA, pS, pW, pT, pzh, pct, py, pacc);
+  return { weights: k.read(pA, n), scaled: k.read(pzh, n), contributions: k.read(pct, n), output: k.read(py, B * C) };
+}
+
 /** The generator's logits (as {@link genLogitsKernel}) and then softmax + top-k + scale (as {@link topkMassKernel}) in one call; `a` only when `attention`. */
 export function genTopkKernel(k: Kernels, o: GenLogitsOperands, kk: number, largest: boolean, attention = true): Partial<TopkMassValues> & Omit<TopkMassValues, 'a'> {
   const rows = o.B * o.qs.length;
   const n = rows * o.d;
   k.reset();
   const args = putGenerator(k, o);
-  const pAt = k.alloc(n * 4);
+  const pAt = attention ? k.alloc(n * 4) : 0; // 0: the kernel does not write the attention
   const pM = k.alloc(n * 4);
   const pC = k.alloc(rows * 4);
   const pK = k.alloc(256 + 4 * o.d);

@@ -11,7 +11,7 @@ import { Tensor, noGrad, mul, reshape, sum } from '../autograd/index.js';
 import type { GroupGenerator, GroupGeneratorFactory } from '../group-generator.js';
 import type { GroupSelector, GroupSelectorFactory } from '../group-selector.js';
 import { AttentionGroupGenerator, attentionGeneratorFactory, checkInt } from './attention-generator.js';
-import { sparsemaxSelectorFactory } from './sparsemax-selector.js';
+import { SparsemaxGroupSelector, sparsemaxSelectorFactory } from './sparsemax-selector.js';
 import { kernels, sopCombineKernel } from '../kernels/index.js';
 
 /** `model: {use: sop, ...}` options (methods §2, §9). */
@@ -152,6 +152,11 @@ export class SopModel {
   /** Reused buffer for the masked rows of one chunk (see runGroups). */
   private scratch?: Float32Array;
   private scratchBusy = false;
+  /** Reused buffer for the group outputs z of `predict` (which returns no z), while no other predict is using it. */
+  private zScratch?: Float32Array;
+  private zBusy = false;
+  /** Example index of each masked row (r → ⌊r/m⌋), by row count (read-only). */
+  private rowIndex?: Int32Array;
 
   constructor(
     readonly context: Omit<SopContext, 'sample'>,
@@ -224,15 +229,19 @@ export class SopModel {
    * `sopLimits.maskAllFloats` values they are built in one masker call before the first backbone call (the backbone then
    * gets views of consecutive chunks, back to back); otherwise each chunk is masked right before its call.
    */
-  private async runGroups(inputs: Inputs, masks: Float32Array, B: number): Promise<{ z: Float32Array; hidden?: Float32Array }> {
+  private async runGroups(inputs: Inputs, masks: Float32Array, B: number, zBuffer?: Float32Array): Promise<{ z: Float32Array; hidden?: Float32Array }> {
     const m = this.numGroups;
     const d = this.numFeatures;
     const C = this.numOutputs;
     const R = B * m;
-    const z = new Float32Array(R * C);
+    const z = zBuffer && zBuffer.length >= R * C ? zBuffer.subarray(0, R * C) : new Float32Array(R * C);
     const hidden = this.keys === 'hidden' ? new Float32Array(R * this.keyDim) : undefined;
-    const rows = new Int32Array(R);
-    for (let r = 0; r < R; r++) rows[r] = Math.floor(r / m);
+    let rows = this.rowIndex;
+    if (!rows || rows.length !== R) {
+      rows = new Int32Array(R);
+      for (let r = 0; r < R; r++) rows[r] = Math.floor(r / m);
+      this.rowIndex = rows;
+    }
     const outputs = this.keys === 'hidden' ? ['hidden'] : [];
     const rowSize = inputs.x.data instanceof Float32Array && B > 0 ? inputs.x.data.length / B : 0;
     const all = rowSize > 0 && R * rowSize <= sopLimits.maskAllFloats;
@@ -271,6 +280,11 @@ export class SopModel {
 
   /** One forward. With `grad`, records a graph through c (generator) and the selector. */
   async forward(inputs: Inputs, options: SopForwardOptions = {}): Promise<SopTensors> {
+    return this.forwardWith(inputs, options);
+  }
+
+  /** {@link forward}; `zBuffer`: where to put the group outputs z (predict's reused buffer; z is then not kept). */
+  private async forwardWith(inputs: Inputs, options: SopForwardOptions, zBuffer?: Float32Array): Promise<SopTensors> {
     const grad = options.grad ?? false;
     const run = <T>(f: () => T): T => (grad ? f() : noGrad(f));
     const B = inputs.x.shape[0];
@@ -279,7 +293,7 @@ export class SopModel {
     checkKeep(keep, 'keep');
     const gen = await this.generator.generate(inputs, { groups: m, keep, deletion: options.deletion, head: options.head, rng: options.rng, grad, attention: options.attention ?? true });
     const maskData = gen.masks.data;
-    const { z, hidden } = await this.runGroups(inputs, maskData, B);
+    const { z, hidden } = await this.runGroups(inputs, maskData, B, zBuffer);
     const keys = new Tensor(this.keys === 'hidden' ? hidden! : z, [B, m, this.keyDim]);
     return {
       ...run(() => this.combine(keys, z, gen.scales, B, grad)),
@@ -301,6 +315,11 @@ export class SopModel {
   private combine(keys: Tensor, z: Float32Array, scales: Tensor, B: number, grad: boolean): { weights: Tensor; scaledOutputs: Tensor; contributions: Tensor; output: Tensor } {
     const m = this.numGroups;
     const C = this.numOutputs;
+    if (!grad && this.builtinSelector()) {
+      // inference: the selector and the combination in one kernel call (same values as the two below)
+      const r = (this.selector as SparsemaxGroupSelector).selectAndCombine(keys, z, scales.data);
+      if (r) return { weights: new Tensor(r.weights, [B, m, C]), scaledOutputs: new Tensor(r.scaled, [B, m, C]), contributions: new Tensor(r.contributions, [B, m, C]), output: new Tensor(r.output, [B, C]) };
+    }
     const weights = this.selector.select(keys); // α [B, m, C]
     const kern = grad ? null : kernels();
     if (kern) {
@@ -312,9 +331,28 @@ export class SopModel {
     return { weights, scaledOutputs, contributions, output: sum(contributions, 1) };
   }
 
+  /** Whether the selector is the built-in sparsemax one, as is (see combine). */
+  private builtinSelector(): boolean {
+    return this.selector instanceof SparsemaxGroupSelector && this.selector.select === SparsemaxGroupSelector.prototype.select;
+  }
+
   /** Inference (no graph): every output of methods §2.4. */
   async predict(inputs: Inputs, options: Omit<SopForwardOptions, 'grad' | 'head' | 'rng' | 'attention'> = {}): Promise<SopResult> {
-    const t = await this.forward(inputs, { ...options, grad: false, attention: false });
+    // with the built-in selector z is only read (copied) by the combination: one buffer serves every call, unless
+    // another predict is using it
+    const need = inputs.x.shape[0] * this.numGroups * this.numOutputs;
+    let zBuffer: Float32Array | undefined;
+    if (!this.zBusy && this.builtinSelector()) {
+      if (!this.zScratch || this.zScratch.length < need) this.zScratch = new Float32Array(need);
+      zBuffer = this.zScratch;
+      this.zBusy = true;
+    }
+    let t: SopTensors;
+    try {
+      t = await this.forwardWith(inputs, { ...options, grad: false, attention: false }, zBuffer);
+    } finally {
+      if (zBuffer) this.zBusy = false;
+    }
     return {
       batch: inputs.x.shape[0],
       numGroups: this.numGroups,

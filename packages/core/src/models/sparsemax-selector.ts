@@ -3,7 +3,7 @@ import type { GroupSelector, GroupSelectorFactory } from '../group-selector.js';
 import { UserError } from '../errors.js';
 import { ParamCache } from './param-cache.js';
 import { Tensor, parameter, matmul, matmulNT, scale, sparsemax, normalInit, eye, isGradEnabled } from '../autograd/index.js';
-import { kernels, selectSparsemaxKernel } from '../kernels/index.js';
+import { kernels, selectSparsemaxKernel, selectCombineKernel, type SelectCombined } from '../kernels/index.js';
 
 export interface SparsemaxSelectorOptions {
   /** γ_s. Default 1. */
@@ -56,13 +56,18 @@ export class SparsemaxGroupSelector implements GroupSelector {
     return this.params;
   }
 
+  /** γ_s·W_k·(Q_c W_q)ᵀ [k, C] (reused at inference while the parameters are unchanged). */
+  private projection(): Tensor {
+    const { classQueries, query, key } = this.params;
+    return this.cache.get('u', [classQueries, query, key], () => {
+      const qp = matmul(classQueries, query); // [C, k]
+      return scale(matmulNT(key, qp), this.gammaS);
+    });
+  }
+
   select(keys: Tensor): Tensor {
     // S = γ_s (H W_k)(Q_c W_q)ᵀ, evaluated as H (γ_s W_k (Q_c W_q)ᵀ): [k, C] instead of projecting all B·m keys
-    const { classQueries, query, key } = this.params;
-    const u = this.cache.get('u', [classQueries, query, key], () => {
-      const qp = matmul(classQueries, query); // [C, k]
-      return scale(matmulNT(key, qp), this.gammaS); // γ_s·W_k·(Q_c W_q)ᵀ [k, C] (reused at inference while unchanged)
-    });
+    const u = this.projection();
     const kern = isGradEnabled() ? null : kernels();
     if (kern && keys.ndim === 3) {
       // inference: the [B·m, k] × [k, C] product and the sparsemax in one WebAssembly call
@@ -71,6 +76,19 @@ export class SparsemaxGroupSelector implements GroupSelector {
       return new Tensor(selectSparsemaxKernel(kern, keys.data, B, m, k, u.data, C), [B, m, C]);
     }
     return sparsemax(matmul(keys, u), 1); // α over groups, per class [B, m, C]
+  }
+
+  /**
+   * Inference with the kernels: α for keys [B, m, k] and SOP's combination with the group outputs z and scales c
+   * ([B, m, C], [B, m]) in one WebAssembly call (see SopModel.combine); undefined when grad is on or without the
+   * kernels (then `select` and the combination run separately). Same values as the separate calls.
+   */
+  selectAndCombine(keys: Tensor, z: Float32Array, scales: Float32Array): SelectCombined | undefined {
+    const kern = isGradEnabled() ? null : kernels();
+    if (!kern || keys.ndim !== 3) return undefined;
+    const [B, m, k] = keys.shape;
+    const u = this.projection();
+    return selectCombineKernel(kern, keys.data, B, m, k, u.data, u.shape[1], z, scales);
   }
 }
 

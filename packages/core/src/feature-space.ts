@@ -25,6 +25,12 @@ export interface FeatureSpace {
   aggregate(attribution: FloatTensor, inputs: Inputs): FloatTensor;
   /** Raw values of each feature, for the SOP generator's embeddings: [B, d, p] (p values per feature). */
   featureValues(inputs: Inputs): FloatTensor;
+  /**
+   * Optional: featureValues as a gather from float rows of x, for the generator's WebAssembly path: index [d·p], where
+   * featureValues(inputs)[b, t] = index[t] ≥ 0 ? x[b, index[t]] (x's row flattened) : 0. Undefined when
+   * featureValues is not such a gather (or is overridden); x must then be float32 for the index to be used.
+   */
+  featureValueIndex?(inputs: Inputs): Int32Array | undefined;
   /** Which features exist for each example ([B, d], 1 = real, 0 = padding). Defaults to all ones. */
   validFeatures?(inputs: Inputs): Float32Array;
 }

@@ -18,6 +18,10 @@ import {
   selectSparsemaxKernel,
   sopCombineKernel,
   selectCombineKernel,
+  padColumns,
+  matmulPaddedKernel,
+  sparsemaxCombineKernel,
+  uninitF32,
   type Kernels,
 } from '../src/kernels/index.js';
 import { KERNELS_SOURCE_SHA256 } from '../src/kernels/kernels-wasm.js';
@@ -28,6 +32,7 @@ import { ColumnsSpace } from '../src/features/columns.js';
 import { zeroMasker } from '../src/maskers/zero.js';
 import { MeanMasker } from '../src/maskers/mean.js';
 import { SopModel } from '../src/models/sop.js';
+import { SparsemaxGroupSelector } from '../src/models/sparsemax-selector.js';
 import { MlpBackbone } from '../src/models/mlp.js';
 import type { Inputs } from '../src/inputs.js';
 
@@ -98,7 +103,7 @@ describe('WebAssembly kernels', () => {
   itK('topk mass: softmax within 1e-6, masks exactly the reference top-k (ties, NaN, smallest, both selection paths), c = 2·Σ_top a − 1', () => {
     const k = K();
     const rng = new Rng(5);
-    for (const [len, kk] of [[16, 4], [16, 0], [16, 16], [7, 3], [20, 6], [64, 12], [40, 15], [50, 25], [200, 37], [33, 9], [1, 1]]) {
+    for (const [len, kk] of [[16, 4], [16, 0], [16, 16], [7, 3], [20, 6], [64, 12], [40, 15], [50, 25], [200, 37], [33, 9], [1, 1], [64, 13], [64, 5], [64, 16], [32, 8], [48, 16], [28, 7], [36, 9], [24, 16], [60, 14], [20, 5]]) {
       for (const largest of [true, false]) {
         const rows = 5;
         // coarse values: many exact ties
@@ -140,7 +145,7 @@ describe('WebAssembly kernels', () => {
       return k.read(py, xs.length);
     };
     const bits = (v: number): number => new Uint32Array(Float32Array.of(v).buffer)[0];
-    for (const [len, kk] of [[16, 4], [16, 1], [16, 15], [8, 3], [4, 2], [20, 6], [64, 12], [64, 32], [12, 11], [36, 33], [10, 3], [16, 16]]) {
+    for (const [len, kk] of [[16, 4], [16, 1], [16, 15], [8, 3], [4, 2], [20, 6], [64, 12], [64, 32], [12, 11], [36, 33], [10, 3], [16, 16], [64, 13], [48, 7], [28, 16]]) {
       for (const largest of [true, false]) {
         for (const rows of [1, 3, 4, 9]) {
           const coarse = rng.next() < 0.5;
@@ -220,6 +225,98 @@ describe('WebAssembly kernels', () => {
     }
   });
 
+  itK('generator top-k from feature values gathered in WebAssembly (featureValueIndex): the same as from featureValues', () => {
+    const k = K();
+    const rng = new Rng(16);
+    const cases: [PatchesSpace | ColumnsSpace, number[]][] = [
+      [new PatchesSpace([2, 7, 6], [3, 4]), [3, 2, 7, 6]], // channels, partial edge patches (padded values)
+      [new PatchesSpace([1, 8, 8], [2, 2]), [5, 1, 8, 8]],
+      [new ColumnsSpace([10]), [4, 10]],
+    ];
+    for (const [space, shape] of cases) {
+      const x = new Float32Array(shape.reduce((a, b) => a * b, 1)).map(() => rng.normal());
+      const inputs: Inputs = { x: { data: x, shape } };
+      const fv = space.featureValues(inputs);
+      const index = space.featureValueIndex(inputs)!;
+      const [B, d, p] = fv.shape;
+      const row = x.length / B;
+      expect(index.length).toBe(d * p);
+      for (let b = 0; b < B; b++) for (let t = 0; t < d * p; t++) expect(fv.data[b * d * p + t]).toBe(index[t] >= 0 ? x[b * row + index[t]] : 0);
+      const qs = Int32Array.from([0, Math.min(5, d - 1), d - 1]);
+      const m = qs.length;
+      const o = { B, d, p, qs, G: new Float32Array(p * p).map(() => rng.normal()), aBk: new Float32Array(m * p).map(() => rng.normal()), Abk: new Float32Array(p * d).map(() => rng.normal()), abk: new Float32Array(m * d).map(() => rng.normal()), abkCols: d };
+      const kk = Math.max(1, Math.floor(d / 4));
+      const plain = genTopkKernel(k, { ...o, V: fv.data }, kk, true, true);
+      const gathered = genTopkKernel(k, { ...o, V: { x, index } }, kk, true, true);
+      for (const name of ['a', 'M', 'c'] as const) expect(Array.from(gathered[name]!)).toEqual(Array.from(plain[name]!));
+    }
+    // a space whose featureValues is overridden describes no gather
+    class Scaled extends PatchesSpace {
+      override featureValues(inputs: Inputs) {
+        const v = super.featureValues(inputs);
+        return { data: v.data.map((t) => 2 * t), shape: v.shape };
+      }
+    }
+    expect(new Scaled([1, 8, 8], [2, 2]).featureValueIndex({ x: { data: new Float32Array(64), shape: [1, 1, 8, 8] } })).toBeUndefined();
+  });
+
+  itK('select + combine from scores computed in row blocks (padded u): the same values as select + combine in one call', () => {
+    const k = K();
+    const rng = new Rng(13);
+    for (const [B, m, kk, C, block] of [[4, 20, 32, 10, 16], [3, 7, 9, 3, 5], [2, 6, 5, 17, 4], [1, 9, 12, 16, 9], [2, 5, 8, 4, 3]]) {
+      const z = new Float32Array(B * m * C).map(() => rng.normal());
+      const keys = new Float32Array(B * m * kk).map(() => rng.normal());
+      const u = new Float32Array(kk * C).map(() => rng.normal());
+      const scales = new Float32Array(B * m).map(() => rng.normal());
+      const whole = selectCombineKernel(k, keys, B, m, kk, u, C, z, scales);
+      const uT = padColumns(u, kk, C);
+      expect(uT.length).toBe(C > 16 ? kk * C : kk * ((C + 3) & ~3));
+      const S = new Float32Array(B * m * C);
+      for (let r = 0; r < B * m; r += block) {
+        const n = Math.min(block, B * m - r);
+        matmulPaddedKernel(k, keys.subarray(r * kk, (r + n) * kk), n, kk, uT, C, S, r * C);
+      }
+      // the scores are the row products of matmul_rows, bit for bit
+      expect(Array.from(S)).toEqual(Array.from(matmulRowsKernel(k, keys, B * m, kk, u, C)));
+      const r = sparsemaxCombineKernel(k, S, B, m, C, z, scales);
+      for (const name of ['weights', 'scaled', 'contributions', 'output'] as const) expect(Array.from(r[name])).toEqual(Array.from(whole[name]));
+    }
+  });
+
+  itK('combine: float32 products and float64 sums over groups per class, bit for bit (vector and scalar classes)', () => {
+    const k = K();
+    const rng = new Rng(14);
+    for (const [B, m, C] of [[3, 5, 10], [2, 4, 1], [2, 3, 4], [1, 6, 13], [2, 2, 3]]) {
+      const z = new Float32Array(B * m * C).map(() => rng.normal() * 3);
+      const alpha = new Float32Array(B * m * C).map(() => rng.next());
+      const scales = new Float32Array(B * m).map(() => rng.normal());
+      const r = sopCombineKernel(k, z, alpha, scales, B, m, C);
+      for (let b = 0; b < B; b++) {
+        for (let c = 0; c < C; c++) {
+          let acc = 0;
+          for (let j = 0; j < m; j++) {
+            const o = (b * m + j) * C + c;
+            const v = Math.fround(z[o] * scales[b * m + j]);
+            const w = Math.fround(alpha[o] * v);
+            expect(r.scaled[o]).toBe(v);
+            expect(r.contributions[o]).toBe(w);
+            acc += w;
+          }
+          expect(r.output[b * C + c]).toBe(Math.fround(acc));
+        }
+      }
+    }
+  });
+
+  it('uninitialised result arrays own their whole buffer (large) or are plain arrays (small)', () => {
+    for (const n of [0, 5, 8191, 8192, 100000]) {
+      const a = uninitF32(n);
+      expect(a.length).toBe(n);
+      expect(a.byteOffset).toBe(0);
+      expect(a.buffer.byteLength).toBe(4 * n);
+    }
+  });
+
   itK('sparsemax: bit-identical to the JavaScript op (column pairs, single columns, long columns), on the simplex, closed form for a 2-vector', () => {
     const k = K();
     const rng = new Rng(9);
@@ -269,6 +366,27 @@ describe('WebAssembly kernels', () => {
     expect(Array.from(out)).toEqual([3, 0, 0, 2]);
   });
 
+  itK('row products: float32 products accumulated over k in order, bit for bit, for every column count up to 17', () => {
+    const k = K();
+    const rng = new Rng(17);
+    for (let C = 1; C <= 17; C++) {
+      for (const n of [1, 6, 9]) {
+        const kk = 7;
+        const X = new Float32Array(n * kk).map(() => rng.normal());
+        const W = new Float32Array(kk * C).map(() => rng.normal());
+        const Y = matmulRowsKernel(k, X, n, kk, W, C);
+        expect(Y.length).toBe(n * C);
+        for (let r = 0; r < n; r++) {
+          for (let c = 0; c < C; c++) {
+            let s = 0;
+            for (let q = 0; q < kk; q++) s = Math.fround(s + Math.fround(X[r * kk + q] * W[q * C + c]));
+            expect(Y[r * C + c]).toBe(s);
+          }
+        }
+      }
+    }
+  });
+
   itK('row products: X·W against float64', () => {
     const k = K();
     const rng = new Rng(4);
@@ -312,6 +430,30 @@ describe('WebAssembly kernels', () => {
           }
         }
       }
+    }
+  });
+
+  itK('SOP inference with hidden-state keys scores each chunk as it comes: the same values as selecting on all keys at once', async () => {
+    const rng = new Rng(15);
+    const d = 24;
+    const x = new Float32Array(7 * d).map(() => rng.normal());
+    const inputs: Inputs = { x: { data: x, shape: [7, d] } };
+    const mlp = new MlpBackbone({ inputDim: d, outputDim: 5, hidden: [12, 20], seed: 4 });
+    mlp.setTrainable(false);
+    const sop = new SopModel({ backbone: mlp, space: new ColumnsSpace([d]), masker: zeroMasker, task: 'classification', numOutputs: 5 }, inputs, {
+      groups: 6,
+      keep: 0.25,
+      maskBatchSize: 10, // 42 rows: chunks of 10, 10, 10, 10, 2
+      selectorKeys: 'hidden',
+      seed: 2,
+    });
+    expect(sop.keys).toBe('hidden');
+    const p = await sop.predict(inputs);
+    const t = await sop.forward(inputs);
+    const whole = noGrad(() => (sop.selector as SparsemaxGroupSelector).selectAndCombine(new Tensor(t.hidden!, [7, 6, 20]), t.rawOutputs, t.scales.data))!;
+    expect(Array.from(p.hidden!)).toEqual(Array.from(t.hidden!));
+    for (const [a, b] of [[p.weights, whole.weights], [p.groupOutputs, whole.scaled], [p.contributions, whole.contributions], [p.output, whole.output], [t.output.data, whole.output]]) {
+      expect(Array.from(a)).toEqual(Array.from(b));
     }
   });
 

@@ -80,6 +80,35 @@ describe('SOP reuse between inference calls', () => {
     }
   });
 
+  it('hidden states are returned in a fresh array that is fully written (zeros where a backbone returns too few values)', async () => {
+    const { inputs } = model();
+    // 60 rows × 160 hidden values: large enough for an uninitialised result array
+    const mlp = new MlpBackbone({ inputDim: 12, outputDim: 3, hidden: [160], seed: 1 });
+    mlp.setTrainable(false);
+    const sop = new SopModel({ backbone: mlp, space: new ColumnsSpace([12]), masker: zeroMasker, task: 'classification', numOutputs: 3 }, inputs, { groups: 6, keep: 0.25, maskBatchSize: 16 });
+    const backbone = mlp;
+    const k = sop.keyDim;
+    expect(sop.keys).toBe('hidden');
+    expect(k * 60).toBeGreaterThan(8192);
+    const first = await sop.predict(inputs);
+    // a backbone that drops the last row of hidden state of every call: those rows stay zero, as in a zero-filled array
+    const short = { name: backbone.name, info: backbone.info, capabilities: backbone.capabilities, forward: async (inp: Inputs, o?: object) => {
+      const out = await backbone.forward(inp, o);
+      return { ...out, hidden: { data: out.hidden!.data.slice(0, out.hidden!.data.length - k), shape: out.hidden!.shape } };
+    } };
+    const cut = new SopModel({ ...sop.context, backbone: short }, inputs, sop.options);
+    cut.loadParameters(Object.fromEntries(Object.entries(sop.parameterTensors()).map(([n, t]) => [n, { data: t.data.slice(), shape: [...t.shape] }])));
+    for (let rep = 0; rep < 2; rep++) {
+      const r = await cut.predict(inputs);
+      const R = r.batch * r.numGroups;
+      const want = first.hidden!.slice();
+      for (let row = 15; row < R; row += 16) want.fill(0, row * k, (row + 1) * k); // maskBatchSize 16
+      want.fill(0, (R - 1) * k);
+      expect(Array.from(r.hidden!)).toEqual(Array.from(want));
+      expect(r.hidden!.buffer).not.toBe(first.hidden!.buffer);
+    }
+  });
+
   it('masking all rows up front and chunk by chunk give the same predictions', async () => {
     const { sop, inputs } = model();
     const whole = await sop.predict(inputs);

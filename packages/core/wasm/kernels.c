@@ -339,6 +339,45 @@ static v128_t kth_vec_4net(const v128_t *keys, int len, int k) {
   return k == 1 ? b0 : k == 2 ? b1 : k == 3 ? b2 : b3;
 }
 
+/* Batcher's odd–even merge sort of n key vectors (lane-wise, largest first; n a power of two ≤ 16, a constant). */
+static inline __attribute__((always_inline)) void sort_net(v128_t *a, const int n) {
+#pragma clang loop unroll(full)
+  for (int p = 1; p < n; p <<= 1)
+#pragma clang loop unroll(full)
+    for (int k = p; k >= 1; k >>= 1)
+#pragma clang loop unroll(full)
+      for (int j = k % p; j + k < n; j += 2 * k)
+#pragma clang loop unroll(full)
+        for (int i = 0; i < k && i + j + k < n; i++)
+          if ((i + j) / (2 * p) == (i + j + k) / (2 * p)) cex(&a[i + j], &a[i + j + k]);
+}
+
+/*
+ * As kth_vec_4net with groups of N = 8 or 16 entries (len a multiple of N, 4 < k ≤ N): each group sorted (odd–even
+ * merge sort), merged into the running N best (max(b_i, g_{N−1−i}) is bitonic; a bitonic merge sorts it). Same k-th
+ * best key (a value of the multiset) as kth_vec_N, with far fewer operations for rows of 32–64 entries.
+ */
+#define KTH_NET(N)                                                                                                      \
+  static v128_t kth_vec_net_##N(const v128_t *keys, int len, int k) {                                                 \
+    v128_t b[N], g[N];                                                                                                 \
+    for (int i = 0; i < N; i++) b[i] = keys[i];                                                                        \
+    sort_net(b, N);                                                                                                    \
+    for (int j = N; j < len; j += N) {                                                                                 \
+      for (int i = 0; i < N; i++) g[i] = keys[j + i];                                                                  \
+      sort_net(g, N);                                                                                                  \
+      for (int i = 0; i < N; i++) b[i] = wasm_i32x4_max(b[i], g[N - 1 - i]);                                           \
+      _Pragma("clang loop unroll(full)") for (int s = N / 2; s > 0; s >>= 1)                                           \
+        _Pragma("clang loop unroll(full)") for (int i = 0; i < N; i++)                                                 \
+          if ((i & s) == 0) cex(&b[i], &b[i + s]);                                                                     \
+    }                                                                                                                  \
+    v128_t t = b[0];                                                                                                   \
+    for (int p = 1; p < N; p++)                                                                                        \
+      if (p == k - 1) t = b[p];                                                                                        \
+    return t;                                                                                                          \
+  }
+KTH_NET(8)
+KTH_NET(16)
+
 /* Largest row length of the four-row path of topk_mass. */
 #define TOPK_BLOCK_MAX 64
 
@@ -385,7 +424,8 @@ static void topk_mass_block(const f32 *r0, const f32 *r1, const f32 *r2, const f
     s1h = wasm_f64x2_add(s1h, wasm_f64x2_add(hi_f64(e1), hi_f64(e3)));
   }
   v128_t sl = wasm_f64x2_add(s0l, s1l), sh = wasm_f64x2_add(s0h, s1h);
-  if (wasm_i64x2_all_true(wasm_f64x2_eq(sl, sl)) && wasm_i64x2_all_true(wasm_f64x2_eq(sh, sh))) {
+  const int fast = wasm_i64x2_all_true(wasm_f64x2_eq(sl, sl)) && wasm_i64x2_all_true(wasm_f64x2_eq(sh, sh));
+  if (fast) {
     const v128_t one64 = wasm_f64x2_splat(1.0);
     v128_t il = wasm_f32x4_demote_f64x2_zero(wasm_f64x2_div(one64, sl)), ih = wasm_f32x4_demote_f64x2_zero(wasm_f64x2_div(one64, sh));
     v128_t inv = wasm_i32x4_shuffle(il, ih, 0, 1, 4, 5);
@@ -405,8 +445,20 @@ static void topk_mass_block(const f32 *r0, const f32 *r1, const f32 *r2, const f
   }
   /* the k-th best key per row; the entries beating it, then those equal to it in index order until k */
   const v128_t vs = wasm_f32x4_splat(sign);
-  for (int j = 0; j < len; j++) key[j] = order_key4(wasm_f32x4_mul(col[j], vs));
-  v128_t t = k <= 4 ? kth_vec_4net(key, len, k) : k <= 8 ? kth_vec_8(key, len, k) : k <= 12 ? kth_vec_12(key, len, k) : k <= 16 ? kth_vec_16(key, len, k) : kth_vec_32(key, len, k);
+  if (fast && sign > 0)
+    /* softmax values without NaN are ≥ +0 (never -0): their order keys are their bits */
+    for (int j = 0; j < len; j++) key[j] = col[j];
+  else
+    for (int j = 0; j < len; j++) key[j] = order_key4(wasm_f32x4_mul(col[j], vs));
+  v128_t t;
+  if (k <= 4) t = kth_vec_4net(key, len, k);
+  else if (k <= 16 && len > 16) {
+    /* sorting networks over groups of 8 or 16 (the row padded with empty keys, which lose to every key: k < len) */
+    const int N = k <= 8 ? 8 : 16;
+    const int padded = (len + N - 1) / N * N;
+    for (int j = len; j < padded; j++) key[j] = wasm_i32x4_splat(INT32_MIN);
+    t = N == 8 ? kth_vec_net_8(key, padded, k) : kth_vec_net_16(key, padded, k);
+  } else t = k <= 8 ? kth_vec_8(key, len, k) : k <= 12 ? kth_vec_12(key, len, k) : k <= 16 ? kth_vec_16(key, len, k) : kth_vec_32(key, len, k);
   v128_t need = wasm_i32x4_splat(k);
   for (int j = 0; j < len; j++) {
     v128_t gt = wasm_i32x4_gt(key[j], t);
@@ -738,6 +790,22 @@ void mask_rows(const f32 *x, const int32_t *rows, int R, const f32 *masks, int d
   }
 }
 
+/*
+ * A feature space's values as a gather from rows of x: out[b][t] = idx[t] >= 0 ? x[b·row + idx[t]] : 0 for b < B,
+ * t < n (FeatureSpace.featureValueIndex; e.g. the patches' values for the generator).
+ */
+EXPORT("gather_rows")
+void gather_rows(const f32 *x, int B, int row, const int32_t *idx, int n, f32 *out) {
+  for (int b = 0; b < B; b++) {
+    const f32 *xb = x + (long)b * row;
+    f32 *ob = out + (long)b * n;
+    for (int t = 0; t < n; t++) {
+      const int i = idx[t];
+      ob[t] = i >= 0 ? xb[i] : 0.0f;
+    }
+  }
+}
+
 /* ---------------------------------------------------------------------------------------------------------------- */
 /* small matrix products                                                                                            */
 
@@ -833,10 +901,19 @@ void gen_logits(const f32 *V, int B, int d, int p, const int32_t *qs, int m, con
         for (int t = 0; t < NV; t++) acc[i][t] = wasm_f32x4_add(acc[i][t], wasm_f32x4_mul(xq, w[t]));                 \
       }                                                                                                                \
     }                                                                                                                  \
-    f32 out[4 * NV] __attribute__((aligned(16)));                                                                      \
+    /* whole vectors straight into the row, then the last 1–4 columns by lanes (C > 4·(NV − 1)) */                    \
+    const int rem = C - 4 * (NV - 1);                                                                                  \
     for (int i = 0; i < R; i++) {                                                                                      \
-      for (int t = 0; t < NV; t++) wasm_v128_store(out + 4 * t, acc[i][t]);                                            \
-      for (int c = 0; c < C; c++) Y[(long)i * C + c] = out[c];                                                         \
+      f32 *yr = Y + (long)i * C;                                                                                       \
+      for (int t = 0; t < NV - 1; t++) wasm_v128_store(yr + 4 * t, acc[i][t]);                                         \
+      f32 *yl = yr + 4 * (NV - 1);                                                                                     \
+      const v128_t last = acc[i][NV - 1];                                                                              \
+      if (rem == 4) wasm_v128_store(yl, last);                                                                         \
+      else if (rem == 1) wasm_v128_store32_lane(yl, last, 0);                                                          \
+      else {                                                                                                           \
+        wasm_v128_store64_lane(yl, last, 0);                                                                           \
+        if (rem == 3) wasm_v128_store32_lane(yl + 2, last, 2);                                                         \
+      }                                                                                                                \
     }                                                                                                                  \
   }
 ROWS_BLOCK(4, 1)
@@ -848,6 +925,8 @@ ROWS_BLOCK(1, 2)
 ROWS_BLOCK(1, 3)
 ROWS_BLOCK(1, 4)
 
+void matmul_rows_padded(const f32 *X, int n, int k, const f32 *WT, int C, f32 *Y);
+
 /*
  * Y [n, C] = X [n, k] · W [k, C] (row-major), accumulated over k in order. Up to 16 columns: W padded to whole
  * vectors (WT: scratch of k·(C + 3) f32) and blocks of four rows (two for 13–16 columns) × all columns held in
@@ -858,9 +937,23 @@ EXPORT("matmul_rows")
 void matmul_rows(const f32 *X, int n, int k, const f32 *W, int C, f32 *Y, f32 *WT) {
   if (C <= 16) {
     const int C4 = (C + 3) & ~3;
-    const int NV = C4 / 4;
     for (int q = 0; q < k; q++)
       for (int c = 0; c < C4; c++) WT[(long)q * C4 + c] = c < C ? W[(long)q * C + c] : 0.0f;
+    matmul_rows_padded(X, n, k, WT, C, Y);
+    return;
+  }
+  matmul_rows_padded(X, n, k, W, C, Y);
+}
+
+/*
+ * matmul_rows with W already laid out for it: for C ≤ 16, WT [k, ⌈C/4⌉·4] (W's rows zero-padded to whole vectors);
+ * beyond, W [k, C] itself. Same values as matmul_rows (for callers that multiply several row blocks by one W).
+ */
+EXPORT("matmul_rows_padded")
+void matmul_rows_padded(const f32 *X, int n, int k, const f32 *WT, int C, f32 *Y) {
+  if (C <= 16) {
+    const int C4 = (C + 3) & ~3;
+    const int NV = C4 / 4;
     const int R = NV == 4 ? 2 : 4;
     int r = 0;
     for (; r + R <= n; r += R) {
@@ -881,6 +974,7 @@ void matmul_rows(const f32 *X, int n, int k, const f32 *W, int C, f32 *Y, f32 *W
     }
     return;
   }
+  const f32 *W = WT;
   for (int r = 0; r < n; r++) {
     const f32 *x = X + (long)r * k;
     f32 *y = Y + (long)r * C;
@@ -911,12 +1005,24 @@ void select_sparsemax(const f32 *keys, int B, int m, int k, const f32 *u, int C,
  */
 EXPORT("sop_combine")
 void sop_combine(const f32 *z, const f32 *alpha, const f32 *scales, int B, int m, int C, f32 *zh, f32 *ct, f32 *y, f64 *acc) {
+  /* four classes at a time (the same float32 products and float64 sums per class, so the same bits) */
+  const int C4 = C & ~3;
   for (int b = 0; b < B; b++) {
     for (int c = 0; c < C; c++) acc[c] = 0;
     for (int j = 0; j < m; j++) {
       const long o = ((long)b * m + j) * C;
       const f32 s = scales[(long)b * m + j];
-      for (int c = 0; c < C; c++) {
+      const v128_t vs = wasm_f32x4_splat(s);
+      int c = 0;
+      for (; c < C4; c += 4) {
+        v128_t v = wasm_f32x4_mul(wasm_v128_load(z + o + c), vs);
+        wasm_v128_store(zh + o + c, v);
+        v128_t w = wasm_f32x4_mul(wasm_v128_load(alpha + o + c), v);
+        wasm_v128_store(ct + o + c, w);
+        wasm_v128_store(acc + c, wasm_f64x2_add(wasm_v128_load(acc + c), wasm_f64x2_promote_low_f32x4(w)));
+        wasm_v128_store(acc + c + 2, wasm_f64x2_add(wasm_v128_load(acc + c + 2), wasm_f64x2_promote_low_f32x4(wasm_i32x4_shuffle(w, w, 2, 3, 0, 1))));
+      }
+      for (; c < C; c++) {
         f32 v = z[o + c] * s;
         zh[o + c] = v;
         f32 w = alpha[o + c] * v;
@@ -935,6 +1041,17 @@ void sop_combine(const f32 *z, const f32 *alpha, const f32 *scales, int B, int m
 EXPORT("select_combine")
 void select_combine(const f32 *keys, int B, int m, int k, const f32 *u, int C, const f32 *z, const f32 *scales, f32 *alpha, f32 *S, f64 *work, f32 *uT, f32 *zh, f32 *ct, f32 *y, f64 *acc) {
   select_sparsemax(keys, B, m, k, u, C, alpha, S, work, uT);
+  sop_combine(z, alpha, scales, B, m, C, zh, ct, y, acc);
+}
+
+/*
+ * The second half of select_combine for scores S [B·m, C] computed beforehand (matmul_rows_padded over the keys, e.g.
+ * chunk by chunk as the backbone produces them): α = sparsemax of S over the m groups, then sop_combine. Same values
+ * as select_combine on the whole keys.
+ */
+EXPORT("sparsemax_combine")
+void sparsemax_combine(const f32 *S, int B, int m, int C, const f32 *z, const f32 *scales, f32 *alpha, f64 *work, f32 *zh, f32 *ct, f32 *y, f64 *acc) {
+  sparsemax_mid(S, B, m, C, alpha, work);
   sop_combine(z, alpha, scales, B, m, C, zh, ct, y, acc);
 }
 

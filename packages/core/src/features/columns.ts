@@ -42,6 +42,15 @@ export class ColumnsSpace implements FeatureSpace {
     checkRowShape(inputs, this.rowShape, 'columns');
     return { data: floatValues(inputs.x).slice(), shape: [inputs.x.shape[0], this.numFeatures, 1] };
   }
+
+  private identity?: Int32Array;
+
+  /** See {@link FeatureSpace.featureValueIndex}: the identity (undefined if featureValues is overridden). */
+  featureValueIndex(inputs: Inputs): Int32Array | undefined {
+    if (this.featureValues !== ColumnsSpace.prototype.featureValues || !(inputs.x.data instanceof Float32Array)) return undefined;
+    checkRowShape(inputs, this.rowShape, 'columns');
+    return (this.identity ??= Int32Array.from({ length: this.numFeatures }, (_, i) => i));
+  }
 }
 
 /** `features: {use: columns, names?}`. Names default to f0.. (the pipeline may pass the data set's featureNames). */

@@ -105,6 +105,13 @@ export class PatchesSpace implements FeatureSpace {
     return { data: out, shape: [B, d, p] };
   }
 
+  /** See {@link FeatureSpace.featureValueIndex} (the valueIndex below; undefined if featureValues is overridden). */
+  featureValueIndex(inputs: Inputs): Int32Array | undefined {
+    if (this.featureValues !== PatchesSpace.prototype.featureValues || !(inputs.x.data instanceof Float32Array)) return undefined;
+    checkRowShape(inputs, this.rowShape, 'patches');
+    return this.valueIndex();
+  }
+
   private valueIdx?: Int32Array;
 
   /** For each of the d·p feature values of a row, its offset in the row (c, y, x), or −1 for padding (partial edge patches). */

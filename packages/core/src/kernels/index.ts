@@ -7,7 +7,7 @@
 import { KERNELS_WASM_BASE64 } from './kernels-wasm.js';
 import { lazyWasm, type WasmArena, type WasmArenaExports } from './wasm.js';
 
-export { WasmArena, instantiateWasm, lazyWasm, type WasmArenaExports } from './wasm.js';
+export { WasmArena, instantiateWasm, lazyWasm, uninitF32, type WasmArenaExports } from './wasm.js';
 
 interface KernelExports extends WasmArenaExports {
   exp_f32(x: number, y: number, n: number): void;
@@ -18,6 +18,9 @@ interface KernelExports extends WasmArenaExports {
   gen_logits(V: number, B: number, d: number, p: number, qs: number, m: number, G: number, aBk: number, aBkRows: number, Abk: number, AbkCols: number, abk: number, abkRows: number, abkCols: number, L: number, work: number): void;
   gen_topk(V: number, B: number, d: number, p: number, qs: number, m: number, G: number, aBk: number, aBkRows: number, Abk: number, AbkCols: number, abk: number, abkRows: number, abkCols: number, L: number, work: number, k: number, largest: number, a: number, M: number, c: number, scratch: number): void;
   matmul_rows(X: number, n: number, k: number, W: number, C: number, Y: number, WT: number): void;
+  gather_rows(x: number, B: number, row: number, idx: number, n: number, out: number): void;
+  matmul_rows_padded(X: number, n: number, k: number, WT: number, C: number, Y: number): void;
+  sparsemax_combine(S: number, B: number, m: number, C: number, z: number, scales: number, alpha: number, work: number, zh: number, ct: number, y: number, acc: number): void;
   select_sparsemax(keys: number, B: number, m: number, k: number, u: number, C: number, alpha: number, S: number, work: number, uT: number): void;
   sop_combine(z: number, alpha: number, scales: number, B: number, m: number, C: number, zh: number, ct: number, y: number, acc: number): void;
   select_combine(keys: number, B: number, m: number, k: number, u: number, C: number, z: number, scales: number, alpha: number, S: number, work: number, uT: number, zh: number, ct: number, y: number, acc: number): void;
@@ -117,9 +120,37 @@ export function matmulRowsKernel(k: Kernels, X: Float32Array, n: number, kk: num
   return k.read(pY, n * C);
 }
 
+/**
+ * W [kk, C] laid out for {@link matmulPaddedKernel}: for C ≤ 16 its rows zero-padded to whole vectors of four
+ * ([kk, ⌈C/4⌉·4]); beyond, W itself.
+ */
+export function padColumns(W: Float32Array, kk: number, C: number): Float32Array {
+  if (C > 16) return W;
+  const C4 = (C + 3) & ~3;
+  const out = new Float32Array(kk * C4);
+  for (let q = 0; q < kk; q++) for (let c = 0; c < C; c++) out[q * C4 + c] = W[q * C + c];
+  return out;
+}
+
+/**
+ * Y [n, C] = X [n, kk] · W [kk, C] as {@link matmulRowsKernel} (same values, row by row), with W already padded by
+ * {@link padColumns} (for callers multiplying several row blocks by one W); Y written into `out` at `offset`.
+ */
+export function matmulPaddedKernel(k: Kernels, X: Float32Array, n: number, kk: number, WT: Float32Array, C: number, out: Float32Array, offset: number): void {
+  k.reset();
+  const pX = k.put(X.length === n * kk ? X : X.subarray(0, n * kk));
+  const pW = k.put(WT);
+  const pY = k.alloc(n * C * 4);
+  k.exports.matmul_rows_padded(pX, n, kk, pW, C, pY);
+  out.set(k.f32(pY, n * C), offset);
+}
+
 export interface GenLogitsOperands {
-  /** Feature values [B, d, p]. */
-  V: Float32Array;
+  /**
+   * Feature values [B, d, p], or how to gather them from rows of x (see FeatureSpace.featureValueIndex: V[b, t] =
+   * index[t] ≥ 0 ? x[b·row + index[t]] : 0), which the kernel then does in WebAssembly memory.
+   */
+  V: Float32Array | { x: Float32Array; index: Int32Array };
   B: number;
   d: number;
   p: number;
@@ -140,7 +171,15 @@ export interface GenLogitsOperands {
 function putGenerator(k: Kernels, o: GenLogitsOperands): number[] {
   const m = o.qs.length;
   const { B, d, p } = o;
-  const pV = k.put(o.V);
+  let pV: number;
+  if (o.V instanceof Float32Array) pV = k.put(o.V);
+  else {
+    const { x, index } = o.V;
+    const px = k.put(x);
+    const pI = k.put(index);
+    pV = k.alloc(B * index.length * 4);
+    k.exports.gather_rows(px, B, B === 0 ? 0 : x.length / B, pI, index.length, pV);
+  }
   const pQ = k.put(o.qs);
   const pG = k.put(o.G);
   const pa = k.put(o.aBk);
@@ -222,6 +261,27 @@ export function selectCombineKernel(k: Kernels, keys: Float32Array, B: number, m
   const py = k.alloc(B * C * 4);
   const pacc = k.alloc(Math.max(1, C) * 8);
   k.exports.select_combine(pK, B, m, kk, pU, C, pz, ps, pA, pS, pW, pT, pzh, pct, py, pacc);
+  return { weights: k.read(pA, n), scaled: k.read(pzh, n), contributions: k.read(pct, n), output: k.read(py, B * C) };
+}
+
+/**
+ * The selector's weights α = sparsemax over groups of scores S [B, m, C] (keys · u, computed beforehand with
+ * {@link matmulPaddedKernel}) and SOP's combination with z and the scales: the same values as
+ * {@link selectCombineKernel} on the keys.
+ */
+export function sparsemaxCombineKernel(k: Kernels, S: Float32Array, B: number, m: number, C: number, z: Float32Array, scales: Float32Array): SelectCombined {
+  k.reset();
+  const n = B * m * C;
+  const pS = k.put(S.length === n ? S : S.subarray(0, n));
+  const pz = k.put(z.length === n ? z : z.subarray(0, n));
+  const ps = k.put(scales);
+  const pA = k.alloc(n * 4);
+  const pW = k.alloc(Math.max(1, m) * 48);
+  const pzh = k.alloc(n * 4);
+  const pct = k.alloc(n * 4);
+  const py = k.alloc(B * C * 4);
+  const pacc = k.alloc(Math.max(1, C) * 8);
+  k.exports.sparsemax_combine(pS, B, m, C, pz, ps, pA, pW, pzh, pct, py, pacc);
   return { weights: k.read(pA, n), scaled: k.read(pzh, n), contributions: k.read(pct, n), output: k.read(py, B * C) };
 }
 

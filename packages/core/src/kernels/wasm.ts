@@ -69,15 +69,32 @@ export class WasmArena<E extends WasmArenaExports = WasmArenaExports> {
     return this.f32all.subarray(p >> 2, (p >> 2) + n);
   }
 
-  /** Copy n float32 values at offset p into `out` (or a new array). */
+  /** Copy n float32 values at offset p into `out` (or a new array, which the caller owns). */
   read(p: number, n: number, out?: Float32Array): Float32Array {
     const i = p >> 2;
     if (out) {
       out.set(this.f32all.subarray(i, i + n));
       return out;
     }
-    return this.f32all.slice(i, i + n);
+    if (n < UNINIT_MIN) return this.f32all.slice(i, i + n);
+    const fresh = uninitF32(n);
+    fresh.set(this.f32all.subarray(i, i + n));
+    return fresh;
   }
+}
+
+/** Below this many values a fresh array is zero-filled as usual (see {@link uninitF32}). */
+const UNINIT_MIN = 8192;
+
+/**
+ * A new float32 array of n values whose memory is not zero-filled first, for callers that overwrite every value
+ * before anyone reads it (skipping the fill makes large result arrays ~15% cheaper). It owns its whole buffer, as
+ * `new Float32Array(n)` (no pool, no shared memory). Small arrays: `new Float32Array(n)`.
+ */
+export function uninitF32(n: number): Float32Array {
+  if (n < UNINIT_MIN) return new Float32Array(n);
+  const b = Buffer.allocUnsafeSlow(n * 4);
+  return new Float32Array(b.buffer, b.byteOffset, n);
 }
 
 /**

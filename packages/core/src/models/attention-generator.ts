@@ -1,5 +1,7 @@
 import type { GeneratedGroups, GenerateOptions, GroupComponentContext, GroupGenerator, GroupGeneratorFactory } from '../group-generator.js';
 import type { Inputs } from '../inputs.js';
+import type { FeatureSpace } from '../feature-space.js';
+import { sizeOf } from '../tensor.js';
 import type { Rng } from '../rng.js';
 import { UserError } from '../errors.js';
 import {
@@ -130,8 +132,7 @@ export class AttentionGroupGenerator implements GroupGenerator {
     const d = this.numFeatures;
     const n = Math.max(1, Math.min(d, Math.floor(d * options.keep + 1e-6)));
     const { heads, queries } = this.candidates(options.groups, options.head, this.queryMode === 'random' ? options.rng : undefined);
-    const src =
-      this.embeddingMode === 'backbone' ? { embeddings: await this.backboneEmbeddings(inputs) } : { values: Tensor.fromData(this.context.space.featureValues(inputs)) };
+    const src: GeneratorSource = this.embeddingMode === 'backbone' ? { embeddings: await this.backboneEmbeddings(inputs) } : projectionSource(this.context.space, inputs);
     const run = <T>(f: () => T): T => (options.grad ? f() : noGrad(f));
     const gen = run(() => this.attend(src, inputs, heads, queries, n, options.deletion ?? false, options.attention ?? true));
     return { ...gen, queries, heads };
@@ -160,7 +161,7 @@ export class AttentionGroupGenerator implements GroupGenerator {
     const [p, e, d, m] = [this.valueDim, this.embedDim, this.numFeatures, qs.length];
     if (m * p * (p + 2 * d) >= d * p * e + (m + d) * e * e + m * d * e) return undefined;
     const used = pos ? [Wp, bias, pos, Wq, Wk] : [Wp, bias, Wq, Wk];
-    return this.cache.get(`${h}:${qs.join(',')}`, used, () => {
+    return this.cache.get(this.productsKey(h, qs), used, () => {
       const base = pos ? add(pos, bias) : reshape(bias, [1, this.embedDim]); // [d | 1, e]
       const baseQ = pos ? indexSelect(base, 0, qs) : base; // [m | 1, e]
       const A = scale(matmul(Wp, Wq), this.gammaG); // [p, e]
@@ -169,6 +170,22 @@ export class AttentionGroupGenerator implements GroupGenerator {
       const bk = matmul(base, Wk); // [d | 1, e]
       return { G: matmulNT(A, Bk), aBk: matmulNT(a, Bk), Abk: matmulNT(A, bk), abk: matmulNT(a, bk) };
     });
+  }
+
+  /** The last cache key of {@link factoredProducts} and what it was built from (inference repeats the same queries). */
+  private lastKey?: { h: number; qs: Int32Array; key: string };
+
+  /** `h:q0,q1,…`, the cache key of the factored products of head h for the query features qs. */
+  private productsKey(h: number, qs: Int32Array): string {
+    const last = this.lastKey;
+    if (last && last.h === h && last.qs.length === qs.length) {
+      let same = true;
+      for (let i = 0; i < qs.length && same; i++) same = last.qs[i] === qs[i];
+      if (same) return last.key;
+    }
+    const key = `${h}:${qs.join(',')}`;
+    this.lastKey = { h, qs: qs.slice(), key };
+    return key;
   }
 
   /**
@@ -228,7 +245,7 @@ export class AttentionGroupGenerator implements GroupGenerator {
 
   /** Attention [B, m, d], binary masks, scale c [B, m]. */
   private attend(
-    src: { values?: Tensor; embeddings?: Tensor },
+    src: GeneratorSource,
     inputs: Inputs,
     heads: Int32Array,
     queries: Int32Array,
@@ -268,7 +285,7 @@ export class AttentionGroupGenerator implements GroupGenerator {
    * otherwise (then the general path runs). Same values as the general path's kernels.
    */
   private fusedInference(
-    src: { values?: Tensor; embeddings?: Tensor },
+    src: GeneratorSource,
     heads: Int32Array,
     queries: Int32Array,
     n: number,
@@ -277,7 +294,7 @@ export class AttentionGroupGenerator implements GroupGenerator {
     someInvalid: boolean,
     wantAttention: boolean,
   ): { attention?: Tensor; masks: Tensor; scales: Tensor } | undefined {
-    if (isGradEnabled() || !src.values || this.blurOpt || someInvalid || heads.length === 0) return undefined;
+    if (isGradEnabled() || src.embeddings || this.blurOpt || someInvalid || heads.length === 0) return undefined;
     const h = heads[0];
     for (let i = 1; i < heads.length; i++) if (heads[i] !== h) return undefined;
     const kern = kernels();
@@ -286,9 +303,37 @@ export class AttentionGroupGenerator implements GroupGenerator {
     if (!products) return undefined;
     const { G, aBk, Abk, abk } = products;
     const [d, p, m] = [this.numFeatures, this.valueDim, queries.length];
-    const r = genTopkKernel(kern, { V: src.values.data, B, d, p, qs: queries, G: G.data, aBk: aBk.data, Abk: Abk.data, abk: abk.data, abkCols: abk.shape[1] }, n, !deletion, wantAttention);
+    // the feature values gathered from x in WebAssembly memory when the space describes them as a gather
+    const V = src.gather && src.gather.index.length === d * p ? src.gather : src.values!.data;
+    const r = genTopkKernel(kern, { V, B, d, p, qs: queries, G: G.data, aBk: aBk.data, Abk: Abk.data, abk: abk.data, abkCols: abk.shape[1] }, n, !deletion, wantAttention);
     return { attention: r.a && new Tensor(r.a, [B, m, d]), masks: new Tensor(r.M, [B, m, d]), scales: new Tensor(r.c, [B, m]) };
   }
+}
+
+/**
+ * What the generator's logits are computed from: the backbone's per-feature embeddings, or (projection mode) the raw
+ * feature values, computed on first use (the WebAssembly path gathers them from x itself when `gather` is given).
+ */
+interface GeneratorSource {
+  values?: Tensor;
+  embeddings?: Tensor;
+  /** The feature values as a gather from float rows of x (FeatureSpace.featureValueIndex). */
+  gather?: { x: Float32Array; index: Int32Array };
+}
+
+/** Projection-mode source: `values` = space.featureValues(inputs), computed when first read. */
+function projectionSource(space: FeatureSpace, inputs: Inputs): GeneratorSource {
+  let values: Tensor | undefined;
+  const x = inputs.x.data;
+  const B = inputs.x.shape[0];
+  const index = space.featureValueIndex?.(inputs);
+  const whole = x instanceof Float32Array && B > 0 && x.length === B * sizeOf(inputs.x.shape.slice(1));
+  return {
+    get values(): Tensor {
+      return (values ??= Tensor.fromData(space.featureValues(inputs)));
+    },
+    gather: index && whole ? { x: x as Float32Array, index } : undefined,
+  };
 }
 
 /** out[t·n + j] += b[t·n + j mod |b|]: b ([m | 1, n]) repeated over out's leading (batch) axis. */

@@ -4,6 +4,8 @@ interface Entry<T> {
   params: Tensor[];
   /** Byte snapshots of the parameters' data when the value was computed. */
   bytes: Buffer[];
+  /** Byte views of the parameters' data arrays (renewed if a parameter's array is replaced). */
+  views: Buffer[];
   value: T;
 }
 
@@ -21,7 +23,8 @@ export class ParamCache {
     const e = this.entries.get(key);
     if (e && unchanged(e, params)) return e.value as T;
     const value = compute();
-    this.entries.set(key, { params: params.slice(), bytes: params.map((p) => Buffer.from(bytesOf(p))), value });
+    const views = params.map(bytesOf);
+    this.entries.set(key, { params: params.slice(), bytes: views.map((v) => Buffer.from(v)), views, value });
     return value;
   }
 }
@@ -35,8 +38,11 @@ function unchanged(e: Entry<unknown>, params: Tensor[]): boolean {
   if (e.params.length !== params.length) return false;
   for (let i = 0; i < params.length; i++) {
     if (e.params[i] !== params[i]) return false;
+    let view = e.views[i];
+    const d = params[i].data;
+    if (view.buffer !== d.buffer || view.byteOffset !== d.byteOffset || view.byteLength !== d.byteLength) view = e.views[i] = bytesOf(params[i]);
     // byte compare (memcmp): bit-identical data, about 15× faster than an element loop on large matrices
-    if (!bytesOf(params[i]).equals(e.bytes[i])) return false;
+    if (!view.equals(e.bytes[i])) return false;
   }
   return true;
 }

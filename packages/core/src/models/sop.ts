@@ -11,8 +11,8 @@ import { Tensor, noGrad, mul, reshape, sum } from '../autograd/index.js';
 import type { GroupGenerator, GroupGeneratorFactory } from '../group-generator.js';
 import type { GroupSelector, GroupSelectorFactory } from '../group-selector.js';
 import { AttentionGroupGenerator, attentionGeneratorFactory, checkInt } from './attention-generator.js';
-import { SparsemaxGroupSelector, sparsemaxSelectorFactory } from './sparsemax-selector.js';
-import { kernels, sopCombineKernel } from '../kernels/index.js';
+import { SparsemaxGroupSelector, sparsemaxSelectorFactory, type ChunkedSelect } from './sparsemax-selector.js';
+import { kernels, sopCombineKernel, uninitF32, type SelectCombined } from '../kernels/index.js';
 
 /** `model: {use: sop, ...}` options (methods §2, §9). */
 export interface SopOptions {
@@ -229,13 +229,14 @@ export class SopModel {
    * `sopLimits.maskAllFloats` values they are built in one masker call before the first backbone call (the backbone then
    * gets views of consecutive chunks, back to back); otherwise each chunk is masked right before its call.
    */
-  private async runGroups(inputs: Inputs, masks: Float32Array, B: number, zBuffer?: Float32Array): Promise<{ z: Float32Array; hidden?: Float32Array }> {
+  private async runGroups(inputs: Inputs, masks: Float32Array, B: number, zBuffer?: Float32Array, select?: { chunked: ChunkedSelect; S: Float32Array }): Promise<{ z: Float32Array; hidden?: Float32Array }> {
     const m = this.numGroups;
     const d = this.numFeatures;
     const C = this.numOutputs;
     const R = B * m;
     const z = zBuffer && zBuffer.length >= R * C ? zBuffer.subarray(0, R * C) : new Float32Array(R * C);
-    const hidden = this.keys === 'hidden' ? new Float32Array(R * this.keyDim) : undefined;
+    // every row of the hidden states is written below (chunk by chunk), so its memory is not zero-filled first
+    const hidden = this.keys === 'hidden' ? uninitF32(R * this.keyDim) : undefined;
     let rows = this.rowIndex;
     if (!rows || rows.length !== R) {
       rows = new Int32Array(R);
@@ -270,6 +271,10 @@ export class SopModel {
         if (hidden) {
           if (!out.hidden) throw new UserError(`backbone '${backbone.name}' returned no hidden state`, 'set model.selectorKeys: output');
           hidden.set(out.hidden.data, start * this.keyDim);
+          // a backbone that returned fewer values leaves the rest at zero (as a zero-filled array would)
+          if (out.hidden.data.length < (end - start) * this.keyDim) hidden.fill(0, start * this.keyDim + out.hidden.data.length, end * this.keyDim);
+          // the selector's scores for these rows while their keys are in cache
+          if (select) select.chunked.score(hidden.subarray(start * this.keyDim, end * this.keyDim), end - start, select.S, start);
         }
       }
     } finally {
@@ -293,10 +298,14 @@ export class SopModel {
     checkKeep(keep, 'keep');
     const gen = await this.generator.generate(inputs, { groups: m, keep, deletion: options.deletion, head: options.head, rng: options.rng, grad, attention: options.attention ?? true });
     const maskData = gen.masks.data;
-    const { z, hidden } = await this.runGroups(inputs, maskData, B, zBuffer);
+    // inference with hidden-state keys: the selector scores each chunk's keys as they come (see chunkedSelect)
+    const chunked = !grad && this.keys === 'hidden' && this.builtinSelector() ? run(() => (this.selector as SparsemaxGroupSelector).chunkedSelect()) : undefined;
+    const select = chunked && { chunked, S: new Float32Array(B * m * chunked.numOutputs) };
+    const { z, hidden } = await this.runGroups(inputs, maskData, B, zBuffer, select);
     const keys = new Tensor(this.keys === 'hidden' ? hidden! : z, [B, m, this.keyDim]);
+    const combined = select ? this.combineScores(select.chunked.combine(select.S, B, m, z, gen.scales.data), B) : run(() => this.combine(keys, z, gen.scales, B, grad));
     return {
-      ...run(() => this.combine(keys, z, gen.scales, B, grad)),
+      ...combined,
       scales: gen.scales,
       attention: gen.attention,
       masks: maskData,
@@ -329,6 +338,12 @@ export class SopModel {
     const scaledOutputs = mul(new Tensor(z, [B, m, C]), reshape(scales, [B, m, 1]));
     const contributions = mul(weights, scaledOutputs);
     return { weights, scaledOutputs, contributions, output: sum(contributions, 1) };
+  }
+
+  /** combine's result from the selector's chunked kernels. */
+  private combineScores(r: SelectCombined, B: number): { weights: Tensor; scaledOutputs: Tensor; contributions: Tensor; output: Tensor } {
+    const [m, C] = [this.numGroups, this.numOutputs];
+    return { weights: new Tensor(r.weights, [B, m, C]), scaledOutputs: new Tensor(r.scaled, [B, m, C]), contributions: new Tensor(r.contributions, [B, m, C]), output: new Tensor(r.output, [B, C]) };
   }
 
   /** Whether the selector is the built-in sparsemax one, as is (see combine). */

@@ -3,7 +3,7 @@ import type { GroupSelector, GroupSelectorFactory } from '../group-selector.js';
 import { UserError } from '../errors.js';
 import { ParamCache } from './param-cache.js';
 import { Tensor, parameter, matmul, matmulNT, scale, sparsemax, normalInit, eye, isGradEnabled } from '../autograd/index.js';
-import { kernels, selectSparsemaxKernel, selectCombineKernel, type SelectCombined } from '../kernels/index.js';
+import { kernels, selectSparsemaxKernel, selectCombineKernel, padColumns, matmulPaddedKernel, sparsemaxCombineKernel, type SelectCombined } from '../kernels/index.js';
 
 export interface SparsemaxSelectorOptions {
   /** γ_s. Default 1. */
@@ -90,6 +90,35 @@ export class SparsemaxGroupSelector implements GroupSelector {
     const u = this.projection();
     return selectCombineKernel(kern, keys.data, B, m, k, u.data, u.shape[1], z, scales);
   }
+
+  /**
+   * {@link selectAndCombine} for keys that arrive in row blocks (SopModel.runGroups: the backbone's hidden states,
+   * chunk by chunk, multiplied while they are still in cache): `score` writes the scores S = keys·u of `rows` key rows
+   * into S at row `at`; `combine` then gives α and the combination from all B·m rows of S. Same values as
+   * selectAndCombine on the whole keys. Undefined when grad is on or without the kernels.
+   */
+  chunkedSelect(): ChunkedSelect | undefined {
+    const kern = isGradEnabled() ? null : kernels();
+    if (!kern) return undefined;
+    const u = this.projection();
+    const [k, C] = u.shape;
+    const uT = padColumns(u.data, k, C);
+    return {
+      numOutputs: C,
+      score: (keys, rows, S, at) => matmulPaddedKernel(kern, keys, rows, k, uT, C, S, at * C),
+      combine: (S, B, m, z, scales) => sparsemaxCombineKernel(kern, S, B, m, C, z, scales),
+    };
+  }
+}
+
+/** See {@link SparsemaxGroupSelector.chunkedSelect}. */
+export interface ChunkedSelect {
+  /** C: scores per key row. */
+  numOutputs: number;
+  /** S[at .. at + rows) = keys [rows, k] · u. */
+  score(keys: Float32Array, rows: number, S: Float32Array, at: number): void;
+  /** α and SOP's combination from the scores S [B·m, C], the group outputs z [B, m, C] and scales c [B, m]. */
+  combine(S: Float32Array, B: number, m: number, z: Float32Array, scales: Float32Array): SelectCombined;
 }
 
 export const sparsemaxSelectorFactory: GroupSelectorFactory = {

@@ -47,26 +47,35 @@ static inline v128_t order_key4(v128_t x) {
  * lane, the K best keys so far, best first; each entry is merged in without branches (a sorting-network step). Empty
  * slots (INT32_MIN) lose to every key. Rows beyond `n` read row 0 again (their lanes are ignored).
  */
+/*
+ * One branch-free insertion into the K best keys so far (bk, best first, per lane): slot p keeps the larger of its
+ * key and the smaller of the incoming key and slot p−1's old key. With K a constant, the loop unrolls.
+ */
+static inline void kth_insert(v128_t *bk, int K, v128_t key) {
+  v128_t prev = key;
+  for (int p = 0; p < K; p++) {
+    v128_t cur = bk[p];
+    bk[p] = wasm_i32x4_max(cur, wasm_i32x4_min(prev, key));
+    prev = cur;
+  }
+}
+
+/* Slot k−1 of the K best keys (the k-th best, k ≤ K). */
+static inline v128_t kth_pick(const v128_t *bk, int K, int k) {
+  v128_t t = bk[0];
+  for (int p = 1; p < K; p++)
+    if (p == k - 1) t = bk[p];
+  return t;
+}
+
 #define KTH_LANES(K)                                                                                                    \
   static v128_t kth_lanes_##K(const f32 *v, int len, int n, f32 sign, int k) {                                        \
     v128_t bk[K];                                                                                                      \
     for (int p = 0; p < K; p++) bk[p] = wasm_i32x4_splat(INT32_MIN);                                                   \
     const f32 *v0 = v, *v1 = v + (n > 1 ? len : 0), *v2 = v + (n > 2 ? 2L * len : 0), *v3 = v + (n > 3 ? 3L * len : 0);  \
     const v128_t vs = wasm_f32x4_splat(sign);                                                                          \
-    for (int j = 0; j < len; j++) {                                                                                    \
-      v128_t key = order_key4(wasm_f32x4_mul(wasm_f32x4_make(v0[j], v1[j], v2[j], v3[j]), vs));                        \
-      v128_t prev = key;                                                                                               \
-      for (int p = 0; p < K; p++) {                                                                                    \
-        /* slot p keeps the larger of (its key, the smaller of the incoming key and slot p−1's old key) */              \
-        v128_t cur = bk[p];                                                                                            \
-        bk[p] = wasm_i32x4_max(cur, wasm_i32x4_min(prev, key));                                                        \
-        prev = cur;                                                                                                    \
-      }                                                                                                                \
-    }                                                                                                                  \
-    v128_t t = bk[0];                                                                                                  \
-    for (int p = 1; p < K; p++)                                                                                        \
-      if (p == k - 1) t = bk[p];                                                                                       \
-    return t;                                                                                                          \
+    for (int j = 0; j < len; j++) kth_insert(bk, K, order_key4(wasm_f32x4_mul(wasm_f32x4_make(v0[j], v1[j], v2[j], v3[j]), vs))); \
+    return kth_pick(bk, K, k);                                                                                         \
   }
 KTH_LANES(4)
 KTH_LANES(8)
@@ -200,16 +209,8 @@ static inline v128_t exp4_nonnan(v128_t x) {
   v128_t under = wasm_f32x4_lt(x, lo);
   x = wasm_f32x4_pmin(x, wasm_f32x4_splat(88.3f));
   x = wasm_f32x4_pmax(x, lo);
-  v128_t fx = wasm_f32x4_nearest(wasm_f32x4_mul(x, wasm_f32x4_splat(1.44269504088896341f)));
-  v128_t r = wasm_f32x4_sub(x, wasm_f32x4_mul(fx, wasm_f32x4_splat(0.693359375f)));
-  r = wasm_f32x4_sub(r, wasm_f32x4_mul(fx, wasm_f32x4_splat(-2.12194440e-4f)));
-  v128_t p = wasm_f32x4_splat(1.9875691500e-4f);
-  p = wasm_f32x4_add(wasm_f32x4_mul(p, r), wasm_f32x4_splat(1.3981999507e-3f));
-  p = wasm_f32x4_add(wasm_f32x4_mul(p, r), wasm_f32x4_splat(8.3334519073e-3f));
-  p = wasm_f32x4_add(wasm_f32x4_mul(p, r), wasm_f32x4_splat(4.1665795894e-2f));
-  p = wasm_f32x4_add(wasm_f32x4_mul(p, r), wasm_f32x4_splat(1.6666665459e-1f));
-  p = wasm_f32x4_add(wasm_f32x4_mul(p, r), wasm_f32x4_splat(5.0000001201e-1f));
-  p = wasm_f32x4_add(wasm_f32x4_add(wasm_f32x4_mul(wasm_f32x4_mul(p, r), r), r), wasm_f32x4_splat(1.0f));
+  v128_t fx;
+  v128_t p = exp4_poly(x, &fx);
   /* bits of fx + 1.5·2^23 = 0x4B400000 + fx, so n + 127 = bits − (0x4B400000 − 127) */
   v128_t n127 = wasm_i32x4_sub(wasm_f32x4_add(fx, wasm_f32x4_splat(12582912.0f)), wasm_i32x4_splat(0x4B400000 - 127));
   v128_t y = wasm_f32x4_mul(p, wasm_i32x4_shl(n127, 23));
@@ -283,18 +284,8 @@ static inline void transpose4(v128_t *a0, v128_t *a1, v128_t *a2, v128_t *a3) {
   static v128_t kth_vec_##K(const v128_t *keys, int len, int k) {                                                     \
     v128_t bk[K];                                                                                                      \
     for (int p = 0; p < K; p++) bk[p] = wasm_i32x4_splat(INT32_MIN);                                                   \
-    for (int j = 0; j < len; j++) {                                                                                    \
-      v128_t key = keys[j], prev = key;                                                                                \
-      for (int p = 0; p < K; p++) {                                                                                    \
-        v128_t cur = bk[p];                                                                                            \
-        bk[p] = wasm_i32x4_max(cur, wasm_i32x4_min(prev, key));                                                        \
-        prev = cur;                                                                                                    \
-      }                                                                                                                \
-    }                                                                                                                  \
-    v128_t t = bk[0];                                                                                                  \
-    for (int p = 1; p < K; p++)                                                                                        \
-      if (p == k - 1) t = bk[p];                                                                                       \
-    return t;                                                                                                          \
+    for (int j = 0; j < len; j++) kth_insert(bk, K, keys[j]);                                                         \
+    return kth_pick(bk, K, k);                                                                                         \
   }
 KTH_VEC(8)
 KTH_VEC(12)

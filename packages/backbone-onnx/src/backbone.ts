@@ -30,7 +30,7 @@ import type { GraphTensor } from './proto.js';
 import { findLastTokenTensor } from './token-layer.js';
 import { annotateShapes } from './shapes.js';
 import type { ModelProto } from './proto.js';
-import { createSession, dummyFeeds, formatShape, fromOrtTensor, sessionInputs, sessionOutputs, toOrtTensor, toOrtSessionOptions } from './session.js';
+import { createSession, dummyFeeds, formatShape, fromOrtTensor, sessionInputs, sessionOutputs, toOrtTensor, toOrtSessionOptions, gradientSessionConfig } from './session.js';
 import type { ValueSpec } from './session.js';
 
 export const DEFAULT_MAX_BATCH = 64;
@@ -567,7 +567,7 @@ export class OnnxBackbone implements Backbone {
         }
         const path = await this.shapeAnnotatedPath(base);
         const cacheDir = this.options.cacheDir ?? (path !== this.modelPath ? dirname(path) : undefined);
-        return createVjp(path, { output: this.outputName, wrt, sessionOptions: toOrtSessionOptions(this.options), cacheDir });
+        return createVjp(path, { output: this.outputName, wrt, sessionOptions: toOrtSessionOptions(gradientSessionConfig(this.options)), cacheDir });
       })();
       this.vjpEngines.set(key, p);
       p.catch(() => this.vjpEngines.delete(key));

@@ -52,6 +52,13 @@ describe('toOrtSessionOptions', () => {
     expect(toOrtSessionOptions({}).extra).toBeUndefined();
     expect(toOrtSessionOptions({ spinning: true }).extra).toBeUndefined();
   });
+
+  it('the gradient session sleeps between runs unless the config sets spinning; other settings pass through', async () => {
+    const { toOrtSessionOptions, gradientSessionConfig } = await import('../src/session.js');
+    expect(toOrtSessionOptions(gradientSessionConfig({})).extra).toEqual({ session: { intra_op: { allow_spinning: '0' }, inter_op: { allow_spinning: '0' } } });
+    expect(toOrtSessionOptions(gradientSessionConfig({ spinning: true })).extra).toBeUndefined();
+    expect(gradientSessionConfig({ threads: 3, graphOptimizationLevel: 'extended' })).toEqual({ threads: 3, graphOptimizationLevel: 'extended', spinning: false });
+  });
 });
 
 describe('OnnxBackbone.parameter', () => {

@@ -149,6 +149,15 @@ export class Emitter {
     return name;
   }
 
+  /**
+   * Nearest upsampling of an [N, C, ...spatial] tensor by integer `factors` per spatial axis (Resize by scales,
+   * asymmetric/floor: the form onnxruntime runs in its NCHWc layout), its result declared as `shape`.
+   */
+  upsampleNearest(v: string, factors: number[], shape: Dim[] | undefined): string {
+    const r = this.op1('Resize', [v, '', this.floatConst([1, 1, ...factors])], { mode: 'nearest', coordinate_transformation_mode: 'asymmetric', nearest_mode: 'floor' });
+    return this.declare(r, shape);
+  }
+
   /** Float zeros shaped like `x`. */
   zerosLike(x: string): string {
     return this.op1('ConstantOfShape', [this.shape(x)], { value: floatTensor('value', [1], [0]) });

@@ -419,11 +419,7 @@ function maxPoolWindows(c: RuleContext): string | undefined {
  */
 function maxPoolMaskGrad(e: Emitter, x: string, y: string, g: string, kh: number, kw: number, H: number, W: number, channels: Dim | undefined): string {
   const xShape = e.info.shape(x);
-  const up = (v: string): string =>
-    e.declare(
-      e.op1('Resize', [v, '', e.floatConst([1, 1, kh, kw])], { mode: 'nearest', coordinate_transformation_mode: 'asymmetric', nearest_mode: 'floor' }),
-      xShape,
-    );
+  const up = (v: string): string => e.upsampleNearest(v, [kh, kw], xShape);
   const prio: number[] = [];
   for (let h = 0; h < H; h++) for (let w = 0; w < W; w++) prio.push(kh * kw - ((h % kh) * kw + (w % kw)));
   // Repeated over the channels when that stays small: onnxruntime broadcasts long spans much faster than short ones.
@@ -584,8 +580,7 @@ const globalAveragePool: GradRule = (c) => {
       // Channels in blocks of 16: g/count by a depthwise 1×1 Conv, spread by a nearest Resize; onnxruntime runs both
       // in its blocked NCHWc layout (an Upsample), next to the Convs around them (3–4% of a CNN's vjp here).
       const scaled = e.op1('Conv', [c.g(0)!, e.floatConst(new Array<number>(C).fill(1 / count), [C, 1, 1, 1])], { group: C, kernel_shape: [1, 1] });
-      const up = e.op1('Resize', [scaled, '', e.floatConst([1, 1, ...dims])], { mode: 'nearest', coordinate_transformation_mode: 'asymmetric', nearest_mode: 'floor' });
-      return [e.declare(up, xs)];
+      return [e.upsampleNearest(scaled, dims, xs)];
     }
     return [e.mul(c.g(0)!, e.floatConst(new Array<number>(count).fill(1 / count), [1, 1, ...dims]))];
   }

@@ -149,12 +149,10 @@ export class SopModel {
   readonly selector: GroupSelector;
   /** Generator and selector parameters, by name (`generator.<name>`, `selector.<name>`; the checkpoint names). */
   readonly params: Record<string, Tensor> = {};
-  /** Reused buffer for the masked rows of one chunk (see runGroups). */
-  private scratch?: Float32Array;
-  private scratchBusy = false;
-  /** Reused buffer for the group outputs z of `predict` (which returns no z), while no other predict is using it. */
-  private zScratch?: Float32Array;
-  private zBusy = false;
+  /** Reused buffer for the masked rows (see runGroups). */
+  private readonly maskedRows = new ReusedBuffer();
+  /** Reused buffer for the group outputs z of `predict` (which returns no z). */
+  private readonly zScratch = new ReusedBuffer();
   /** Example index of each masked row (r → ⌊r/m⌋), by row count (read-only). */
   private rowIndex?: Int32Array;
 
@@ -248,15 +246,8 @@ export class SopModel {
     const all = rowSize > 0 && R * rowSize <= sopLimits.maskAllFloats;
     // one buffer for the masked rows (all of them, or one chunk at a time: each chunk's backbone call finishes before
     // the next is masked into it); kept between calls, a fresh one while another forward of this model is using it
-    const need = (all ? R : Math.min(R, this.maskBatchSize)) * rowSize;
-    let scratch: Float32Array | undefined;
-    let owns = false;
-    if (rowSize > 0 && this.scratchBusy) scratch = new Float32Array(need);
-    else if (rowSize > 0) {
-      if (!this.scratch || this.scratch.length < need) this.scratch = new Float32Array(need);
-      scratch = this.scratch;
-      owns = this.scratchBusy = true;
-    }
+    const lease = rowSize > 0 ? this.maskedRows.take((all ? R : Math.min(R, this.maskBatchSize)) * rowSize) : undefined;
+    const scratch = lease?.data;
     const { masker, space, backbone } = this.context;
     try {
       const whole = all ? masker.apply(inputs, masks, rows, space, scratch) : undefined;
@@ -278,7 +269,7 @@ export class SopModel {
         }
       }
     } finally {
-      if (owns) this.scratchBusy = false;
+      if (lease?.owned) this.maskedRows.release();
     }
     return { z, hidden };
   }
@@ -327,7 +318,7 @@ export class SopModel {
     if (!grad && this.builtinSelector()) {
       // inference: the selector and the combination in one kernel call (same values as the two below)
       const r = (this.selector as SparsemaxGroupSelector).selectAndCombine(keys, z, scales.data);
-      if (r) return { weights: new Tensor(r.weights, [B, m, C]), scaledOutputs: new Tensor(r.scaled, [B, m, C]), contributions: new Tensor(r.contributions, [B, m, C]), output: new Tensor(r.output, [B, C]) };
+      if (r) return this.combineScores(r, B);
     }
     const weights = this.selector.select(keys); // α [B, m, C]
     const kern = grad ? null : kernels();
@@ -355,18 +346,12 @@ export class SopModel {
   async predict(inputs: Inputs, options: Omit<SopForwardOptions, 'grad' | 'head' | 'rng' | 'attention'> = {}): Promise<SopResult> {
     // with the built-in selector z is only read (copied) by the combination: one buffer serves every call, unless
     // another predict is using it
-    const need = inputs.x.shape[0] * this.numGroups * this.numOutputs;
-    let zBuffer: Float32Array | undefined;
-    if (!this.zBusy && this.builtinSelector()) {
-      if (!this.zScratch || this.zScratch.length < need) this.zScratch = new Float32Array(need);
-      zBuffer = this.zScratch;
-      this.zBusy = true;
-    }
+    const lease = this.builtinSelector() ? this.zScratch.take(inputs.x.shape[0] * this.numGroups * this.numOutputs) : undefined;
     let t: SopTensors;
     try {
-      t = await this.forwardWith(inputs, { ...options, grad: false, attention: false }, zBuffer);
+      t = await this.forwardWith(inputs, { ...options, grad: false, attention: false }, lease?.data);
     } finally {
-      if (zBuffer) this.zBusy = false;
+      if (lease?.owned) this.zScratch.release();
     }
     return {
       batch: inputs.x.shape[0],
@@ -387,6 +372,27 @@ export class SopModel {
   }
 }
 
+
+/**
+ * A float buffer reused between calls of one model; while it is lent out (an overlapping call), `take` gives a fresh
+ * array instead, which is not released.
+ */
+class ReusedBuffer {
+  private buf?: Float32Array;
+  private busy = false;
+
+  /** At least n floats; `owned`: this is the reused buffer, to `release` when done. */
+  take(n: number): { data: Float32Array; owned: boolean } {
+    if (this.busy) return { data: new Float32Array(n), owned: false };
+    if (!this.buf || this.buf.length < n) this.buf = new Float32Array(n);
+    this.busy = true;
+    return { data: this.buf, owned: true };
+  }
+
+  release(): void {
+    this.busy = false;
+  }
+}
 
 function checkKeep(v: number, what: string): void {
   if (!(v > 0 && v <= 1)) throw new UserError(`${what}: ${v} is not in (0, 1]`, 'use a fraction of features such as 0.2');

@@ -76,7 +76,7 @@ export function sparsemaxKernel(k: Kernels, z: Float32Array, outer: number, len:
   k.reset();
   const pZ = k.put(z);
   const pO = k.alloc(z.byteLength);
-  const pS = k.alloc(Math.max(1, len) * 48);
+  const pS = k.alloc(sparsemaxWorkBytes(len));
   k.exports.sparsemax_mid(pZ, outer, len, inner, pO, pS);
   return k.read(pO, z.length);
 }
@@ -206,7 +206,7 @@ export function selectSparsemaxKernel(k: Kernels, keys: Float32Array, B: number,
   const pU = k.put(u);
   const pA = k.alloc(B * m * C * 4);
   const pS = k.alloc(B * m * C * 4);
-  const pW = k.alloc(Math.max(1, m) * 48);
+  const pW = k.alloc(sparsemaxWorkBytes(m));
   const pT = k.alloc(kk * (C + 3) * 4);
   k.exports.select_sparsemax(pK, B, m, kk, pU, C, pA, pS, pW, pT);
   return k.read(pA, B * m * C);
@@ -221,19 +221,32 @@ export interface Combined {
   output: Float32Array;
 }
 
+/** Float64 work bytes of the sparsemax kernels for columns of `len` entries (up to three interleaved column pairs). */
+function sparsemaxWorkBytes(len: number): number {
+  return Math.max(1, len) * 48;
+}
+
+/** The combination's outputs ẑ, α ⊙ ẑ, y and its float64 accumulator, allocated in the arena (kernel argument order). */
+function allocCombined(k: Kernels, B: number, m: number, C: number): [number, number, number, number] {
+  const n = B * m * C;
+  return [k.alloc(n * 4), k.alloc(n * 4), k.alloc(B * C * 4), k.alloc(Math.max(1, C) * 8)];
+}
+
+/** ẑ, α ⊙ ẑ and y copied out of the arena (see {@link allocCombined}). */
+function readCombined(k: Kernels, [pzh, pct, py]: [number, number, number, number], B: number, m: number, C: number): Combined {
+  const n = B * m * C;
+  return { scaled: k.read(pzh, n), contributions: k.read(pct, n), output: k.read(py, B * C) };
+}
+
 /** SOP's output from the group outputs z and weights α [B, m, C] and the scales c [B, m]. */
 export function sopCombineKernel(k: Kernels, z: Float32Array, alpha: Float32Array, scales: Float32Array, B: number, m: number, C: number): Combined {
   k.reset();
   const pz = k.put(z);
   const pa = k.put(alpha);
   const ps = k.put(scales);
-  const n = B * m * C;
-  const pzh = k.alloc(n * 4);
-  const pct = k.alloc(n * 4);
-  const py = k.alloc(B * C * 4);
-  const pacc = k.alloc(Math.max(1, C) * 8);
-  k.exports.sop_combine(pz, pa, ps, B, m, C, pzh, pct, py, pacc);
-  return { scaled: k.read(pzh, n), contributions: k.read(pct, n), output: k.read(py, B * C) };
+  const out = allocCombined(k, B, m, C);
+  k.exports.sop_combine(pz, pa, ps, B, m, C, ...out);
+  return readCombined(k, out, B, m, C);
 }
 
 export interface SelectCombined extends Combined {
@@ -254,14 +267,11 @@ export function selectCombineKernel(k: Kernels, keys: Float32Array, B: number, m
   const n = B * m * C;
   const pA = k.alloc(n * 4);
   const pS = k.alloc(n * 4);
-  const pW = k.alloc(Math.max(1, m) * 48);
+  const pW = k.alloc(sparsemaxWorkBytes(m));
   const pT = k.alloc(kk * (C + 3) * 4);
-  const pzh = k.alloc(n * 4);
-  const pct = k.alloc(n * 4);
-  const py = k.alloc(B * C * 4);
-  const pacc = k.alloc(Math.max(1, C) * 8);
-  k.exports.select_combine(pK, B, m, kk, pU, C, pz, ps, pA, pS, pW, pT, pzh, pct, py, pacc);
-  return { weights: k.read(pA, n), scaled: k.read(pzh, n), contributions: k.read(pct, n), output: k.read(py, B * C) };
+  const out = allocCombined(k, B, m, C);
+  k.exports.select_combine(pK, B, m, kk, pU, C, pz, ps, pA, pS, pW, pT, ...out);
+  return { weights: k.read(pA, n), ...readCombined(k, out, B, m, C) };
 }
 
 /**
@@ -276,13 +286,10 @@ export function sparsemaxCombineKernel(k: Kernels, S: Float32Array, B: number, m
   const pz = k.put(z.length === n ? z : z.subarray(0, n));
   const ps = k.put(scales);
   const pA = k.alloc(n * 4);
-  const pW = k.alloc(Math.max(1, m) * 48);
-  const pzh = k.alloc(n * 4);
-  const pct = k.alloc(n * 4);
-  const py = k.alloc(B * C * 4);
-  const pacc = k.alloc(Math.max(1, C) * 8);
-  k.exports.sparsemax_combine(pS, B, m, C, pz, ps, pA, pW, pzh, pct, py, pacc);
-  return { weights: k.read(pA, n), scaled: k.read(pzh, n), contributions: k.read(pct, n), output: k.read(py, B * C) };
+  const pW = k.alloc(sparsemaxWorkBytes(m));
+  const out = allocCombined(k, B, m, C);
+  k.exports.sparsemax_combine(pS, B, m, C, pz, ps, pA, pW, ...out);
+  return { weights: k.read(pA, n), ...readCombined(k, out, B, m, C) };
 }
 
 /** The generator's logits (as {@link genLogitsKernel}) and then softmax + top-k + scale (as {@link topkMassKernel}) in one call; `a` only when `attention`. */

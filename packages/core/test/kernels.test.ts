@@ -22,10 +22,11 @@ import {
   matmulPaddedKernel,
   sparsemaxCombineKernel,
   uninitF32,
+  denseStackKernel,
   type Kernels,
 } from '../src/kernels/index.js';
 import { KERNELS_SOURCE_SHA256 } from '../src/kernels/kernels-wasm.js';
-import { Tensor, noGrad, sparsemax, topkMask } from '../src/autograd/index.js';
+import { Tensor, noGrad, sparsemax, topkMask, add, matmul, relu } from '../src/autograd/index.js';
 import { Rng } from '../src/rng.js';
 import { PatchesSpace } from '../src/features/patches.js';
 import { ColumnsSpace } from '../src/features/columns.js';
@@ -305,6 +306,52 @@ describe('WebAssembly kernels', () => {
           expect(r.output[b * C + c]).toBe(Math.fround(acc));
         }
       }
+    }
+  });
+
+  itK('dense layers: bit-identical to gemm + add + relu op by op (column panels of 1–12, row remainders, NaN), close to float64', () => {
+    const k = K();
+    const rng = new Rng(21);
+    for (const [n, k0, N1, N2] of [[1, 8, 12, 1], [2, 9, 13, 7], [3, 16, 24, 11], [4, 30, 5, 2], [5, 64, 37, 10], [9, 12, 256, 3], [64, 64, 256, 10]]) {
+      const X = Float32Array.from({ length: n * k0 }, () => rng.normal());
+      if (n > 2) X[k0 + 1] = NaN; // a NaN row: relu gives +0 where the product is NaN, as op by op
+      const W1 = Float32Array.from({ length: k0 * N1 }, () => rng.normal() * 0.3);
+      const b1 = Float32Array.from({ length: N1 }, () => rng.normal() * 0.1);
+      const W2 = Float32Array.from({ length: N1 * N2 }, () => rng.normal() * 0.3);
+      const b2 = Float32Array.from({ length: N2 }, () => rng.normal() * 0.1);
+      const [h, y] = denseStackKernel(k, X, n, [{ W: W1, b: b1, k: k0, N: N1, act: 1 }, { W: W2, b: b2, k: N1, N: N2, act: 0 }], [0, 1]);
+      const ref = noGrad(() => {
+        const hr = relu(add(matmul(new Tensor(X, [n, k0]), new Tensor(W1, [k0, N1])), new Tensor(b1, [N1])));
+        return { h: hr.data, y: add(matmul(hr, new Tensor(W2, [N1, N2])), new Tensor(b2, [N2])).data };
+      });
+      if (n * k0 * N1 >= 2048 && n * N1 * N2 >= 2048) {
+        // where the op path runs the SIMD gemm (one K block), the same operations in the same order
+        expect(Array.from(h)).toEqual(Array.from(ref.h));
+        expect(Array.from(y)).toEqual(Array.from(ref.y));
+      }
+      for (let i = 0; i < n; i++) {
+        for (let j = 0; j < N1; j++) {
+          let s = 0;
+          for (let q = 0; q < k0; q++) s += X[i * k0 + q] * W1[q * N1 + j];
+          const v = s + b1[j];
+          expect(h[i * N1 + j]).toBeCloseTo(v > 0 ? v : 0, 4); // NaN > 0 is false: 0
+        }
+      }
+    }
+  });
+
+  it('a frozen ReLU MLP gives the same bits with and without the kernels (hidden state and output)', async () => {
+    const rng = new Rng(5);
+    for (const [n, d, hidden] of [[64, 64, [256, 256]], [7, 10, [13, 9]], [3, 4, [16]], [1, 20, [40, 30, 12]]] as Array<[number, number, number[]]>) {
+      const mlp = new MlpBackbone({ inputDim: d, outputDim: 3, hidden, seed: 3 });
+      mlp.setTrainable(false);
+      const x: Inputs = { x: { data: Float32Array.from({ length: n * d }, () => rng.normal()), shape: [n, d] } };
+      const on = await mlp.forward(x, { outputs: ['hidden'] });
+      const off = await withoutKernelsAsync(() => mlp.forward(x, { outputs: ['hidden'] }));
+      expect(on.output.shape).toEqual([n, 3]);
+      expect(on.hidden!.shape).toEqual([n, hidden[hidden.length - 1]]);
+      expect(Array.from(on.output.data as Float32Array)).toEqual(Array.from(off.output.data as Float32Array));
+      expect(Array.from(on.hidden!.data as Float32Array)).toEqual(Array.from(off.hidden!.data as Float32Array));
     }
   });
 

@@ -1057,3 +1057,77 @@ void gen_topk(const f32 *V, int B, int d, int p, const int32_t *qs, int m, const
   if (!a && topk_blocks_ok(d, k)) topk_mass_blocks(L, B * m, d, k, largest, 0, M, c);
   else topk_mass(L, B * m, d, k, largest, a ? a : L, M, c, scratch);
 }
+
+/*
+ * One block of R rows (R ≤ 4) × NV vectors of columns of a dense layer (see dense_rows): accumulate over k in order
+ * from +0 (f32 multiply, then add), add the bias, apply the activation, store the first `cols` columns.
+ */
+#define DENSE_BLOCK(R, NV)                                                                                              \
+  static void dense_block_##R##_##NV(const f32 *X, int k, const f32 *W, int ldw, const f32 *b, int act, f32 *Y,       \
+                                     int ldy, int cols) {                                                              \
+    v128_t acc[R][NV];                                                                                                 \
+    for (int i = 0; i < R; i++)                                                                                        \
+      for (int t = 0; t < NV; t++) acc[i][t] = wasm_f32x4_splat(0.0f);                                                \
+    for (int q = 0; q < k; q++) {                                                                                      \
+      v128_t w[NV];                                                                                                    \
+      for (int t = 0; t < NV; t++) w[t] = wasm_v128_load(W + (long)q * ldw + 4 * t);                                  \
+      for (int i = 0; i < R; i++) {                                                                                    \
+        v128_t xq = wasm_f32x4_splat(X[(long)i * k + q]);                                                              \
+        for (int t = 0; t < NV; t++) acc[i][t] = wasm_f32x4_add(acc[i][t], wasm_f32x4_mul(xq, w[t]));                 \
+      }                                                                                                                \
+    }                                                                                                                  \
+    const v128_t zero = wasm_f32x4_splat(0.0f);                                                                        \
+    for (int i = 0; i < R; i++) {                                                                                      \
+      f32 *yr = Y + (long)i * ldy;                                                                                     \
+      for (int t = 0; t < NV; t++) {                                                                                   \
+        v128_t v = wasm_f32x4_add(acc[i][t], wasm_v128_load(b + 4 * t));                                              \
+        /* relu as x > 0 ? x : 0 (NaN and −0 give +0, as the op-by-op path) */                                        \
+        if (act == 1) v = wasm_v128_and(v, wasm_f32x4_gt(v, zero));                                                    \
+        const int left = cols - 4 * t;                                                                                 \
+        if (left >= 4) wasm_v128_store(yr + 4 * t, v);                                                                 \
+        else if (left == 1) wasm_v128_store32_lane(yr + 4 * t, v, 0);                                                  \
+        else {                                                                                                         \
+          wasm_v128_store64_lane(yr + 4 * t, v, 0);                                                                    \
+          if (left == 3) wasm_v128_store32_lane(yr + 4 * t + 2, v, 2);                                                 \
+        }                                                                                                              \
+      }                                                                                                                \
+    }                                                                                                                  \
+  }
+DENSE_BLOCK(4, 3)
+DENSE_BLOCK(4, 2)
+DENSE_BLOCK(4, 1)
+DENSE_BLOCK(1, 3)
+DENSE_BLOCK(1, 2)
+DENSE_BLOCK(1, 1)
+
+/*
+ * A dense layer at inference: Y [n, N] = act(X [n, k] · W [k, N] + b) with W row-major [k, N] (the transposed weight
+ * matrix) and act 0 (none) or 1 (relu). Each output is accumulated over k in order from +0 with f32 multiplies and
+ * adds, then the bias is added: the same bits as the op-by-op path (the SIMD gemm for k ≤ 1024, add, relu). Panels of
+ * 12 columns (the panel of W stays in L1 while all row blocks pass it). W and b must be readable 12 floats past their
+ * ends (the last panel loads whole vectors; those lanes are never stored).
+ */
+EXPORT("dense_rows")
+void dense_rows(const f32 *X, int n, int k, const f32 *W, int N, const f32 *b, int act, f32 *Y) {
+  for (int j0 = 0; j0 < N; j0 += 12) {
+    const int cols = N - j0 < 12 ? N - j0 : 12;
+    const int NV = (cols + 3) / 4;
+    const f32 *w = W + j0;
+    const f32 *bj = b + j0;
+    int r = 0;
+    for (; r + 4 <= n; r += 4) {
+      const f32 *x = X + (long)r * k;
+      f32 *y = Y + (long)r * N + j0;
+      if (NV == 3) dense_block_4_3(x, k, w, N, bj, act, y, N, cols);
+      else if (NV == 2) dense_block_4_2(x, k, w, N, bj, act, y, N, cols);
+      else dense_block_4_1(x, k, w, N, bj, act, y, N, cols);
+    }
+    for (; r < n; r++) {
+      const f32 *x = X + (long)r * k;
+      f32 *y = Y + (long)r * N + j0;
+      if (NV == 3) dense_block_1_3(x, k, w, N, bj, act, y, N, cols);
+      else if (NV == 2) dense_block_1_2(x, k, w, N, bj, act, y, N, cols);
+      else dense_block_1_1(x, k, w, N, bj, act, y, N, cols);
+    }
+  }
+}

@@ -23,6 +23,7 @@ interface KernelExports extends WasmArenaExports {
   sparsemax_combine(S: number, B: number, m: number, C: number, z: number, scales: number, alpha: number, work: number, zh: number, ct: number, y: number, acc: number): void;
   select_sparsemax(keys: number, B: number, m: number, k: number, u: number, C: number, alpha: number, S: number, work: number, uT: number): void;
   sop_combine(z: number, alpha: number, scales: number, B: number, m: number, C: number, zh: number, ct: number, y: number, acc: number): void;
+  dense_rows(X: number, n: number, k: number, W: number, N: number, b: number, act: number, Y: number): void;
   select_combine(keys: number, B: number, m: number, k: number, u: number, C: number, z: number, scales: number, alpha: number, S: number, work: number, uT: number, zh: number, ct: number, y: number, acc: number): void;
 }
 
@@ -304,4 +305,36 @@ export function genTopkKernel(k: Kernels, o: GenLogitsOperands, kk: number, larg
   const pK = k.alloc(256 + 4 * o.d);
   k.exports.gen_topk(...(args as Parameters<KernelExports['gen_logits']>), kk, largest ? 1 : 0, pAt, pM, pC, pK);
   return { a: attention ? k.read(pAt, n) : undefined, M: k.read(pM, n), c: k.read(pC, rows) };
+}
+
+/** One dense layer for {@link denseStackKernel}: W [k, N] row-major (the transposed weight matrix), bias [N], act 0 (none) or 1 (relu). */
+export interface DenseLayer {
+  W: Float32Array;
+  b: Float32Array;
+  k: number;
+  N: number;
+  act: 0 | 1;
+}
+
+/**
+ * Layers applied one after the other to X [n, k₀] at inference, each act(X·W + b) (dense_rows: the same bits as
+ * gemm, add and relu op by op when every k ≤ 1024), with the activations kept in the module's memory between
+ * layers. Returns the outputs [n, N] of the layers listed in `keep` (indices into `layers`).
+ */
+export function denseStackKernel(k: Kernels, X: Float32Array, n: number, layers: DenseLayer[], keep: number[]): Float32Array[] {
+  k.reset();
+  let pX = k.put(X.length === n * layers[0].k ? X : X.subarray(0, n * layers[0].k));
+  const outs: number[] = [];
+  for (const l of layers) {
+    // 12 floats of slack after W and b: the last column panel loads whole vectors
+    const pW = k.alloc(l.W.byteLength + 48);
+    k.f32(pW, l.W.length).set(l.W);
+    const pB = k.alloc(l.b.byteLength + 48);
+    k.f32(pB, l.b.length).set(l.b);
+    const pY = k.alloc(n * l.N * 4);
+    k.exports.dense_rows(pX, n, l.k, pW, l.N, pB, l.act, pY);
+    outs.push(pY);
+    pX = pY;
+  }
+  return keep.map((i) => k.read(outs[i], n * layers[i].N));
 }

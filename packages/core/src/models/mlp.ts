@@ -190,10 +190,14 @@ export class MlpBackbone implements Backbone {
     const n = x.shape[0];
     const last = this.weights.length - 1;
     if (n === 0 || (wantHidden && last === 0)) return undefined;
+    let floats = x.data.length;
     for (const w of this.weights) {
       const [N, k] = w.shape;
       if (k < KERNEL_MIN_K || k > KERNEL_MAX_K || n * k * N < KERNEL_MIN_WORK) return undefined;
+      floats += k * N + N + n * N;
     }
+    // everything lives in the kernels' memory during the call: very wide layers or huge batches go op by op
+    if (floats > KERNEL_MAX_FLOATS) return undefined;
     if (!this.transposed) this.transposed = noGrad(() => this.weights.map((w) => transpose(w)));
     const layers: DenseLayer[] = this.weights.map((w, l) => ({ W: this.transposed![l].data, b: this.biases[l].data, k: w.shape[1], N: w.shape[0], act: l < last ? 1 : 0 }));
     const [output, hidden] = denseStackKernel(kern, x.data, n, layers, wantHidden ? [last, last - 1] : [last]);
@@ -230,6 +234,8 @@ const KERNEL_MAX_K = 1024;
 /** Smallest inner dimension and work for which the op-by-op path uses the SIMD gemm (gemm.ts: WASM_MIN_K, WASM_MIN_WORK). */
 const KERNEL_MIN_K = 8;
 const KERNEL_MIN_WORK = 2048;
+/** Largest input + weights + activations (float32 values, 256 MiB) the one-pass kernel path takes. */
+const KERNEL_MAX_FLOATS = 1 << 26;
 
 /** Where an MLP's weights live in a run folder. */
 export const MLP_WEIGHTS_FILE = 'backbone.safetensors';

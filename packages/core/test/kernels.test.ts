@@ -22,7 +22,7 @@ import {
   matmulPaddedKernel,
   sparsemaxCombineKernel,
   uninitF32,
-  denseStackKernel,
+  DenseStack,
   type Kernels,
 } from '../src/kernels/index.js';
 import { KERNELS_SOURCE_SHA256 } from '../src/kernels/kernels-wasm.js';
@@ -310,7 +310,6 @@ describe('WebAssembly kernels', () => {
   });
 
   itK('dense layers: bit-identical to gemm + add + relu op by op (column panels of 1–12, row remainders, NaN), close to float64', () => {
-    const k = K();
     const rng = new Rng(21);
     for (const [n, k0, N1, N2] of [[1, 8, 12, 1], [2, 9, 13, 7], [3, 16, 24, 11], [4, 30, 5, 2], [5, 64, 37, 10], [9, 12, 256, 3], [64, 64, 256, 10]]) {
       const X = Float32Array.from({ length: n * k0 }, () => rng.normal());
@@ -319,7 +318,12 @@ describe('WebAssembly kernels', () => {
       const b1 = Float32Array.from({ length: N1 }, () => rng.normal() * 0.1);
       const W2 = Float32Array.from({ length: N1 * N2 }, () => rng.normal() * 0.3);
       const b2 = Float32Array.from({ length: N2 }, () => rng.normal() * 0.1);
-      const [h, y] = denseStackKernel(k, X, n, [{ W: W1, b: b1, k: k0, N: N1, act: 1 }, { W: W2, b: b2, k: N1, N: N2, act: 0 }], [0, 1]);
+      const stack = DenseStack.create([{ W: W1, b: b1, k: k0, N: N1, act: 1 }, { W: W2, b: b2, k: N1, N: N2, act: 0 }])!;
+      const [h, y] = stack.run(X, n, [0, 1]);
+      // a second call (weights kept in the instance) and an output array given by the caller: the same values
+      const into = new Float32Array(n * N2);
+      expect(stack.run(X, n, [1], [into])[0]).toBe(into);
+      expect(Array.from(into)).toEqual(Array.from(y));
       const ref = noGrad(() => {
         const hr = relu(add(matmul(new Tensor(X, [n, k0]), new Tensor(W1, [k0, N1])), new Tensor(b1, [N1])));
         return { h: hr.data, y: add(matmul(hr, new Tensor(W2, [N1, N2])), new Tensor(b2, [N2])).data };

@@ -5,7 +5,7 @@
  * `SOP_WASM=0`.
  */
 import { KERNELS_WASM_BASE64 } from './kernels-wasm.js';
-import { lazyWasm, type WasmArena, type WasmArenaExports } from './wasm.js';
+import { instantiateWasm, lazyWasm, uninitF32, type WasmArena, type WasmArenaExports } from './wasm.js';
 
 export { WasmArena, instantiateWasm, lazyWasm, uninitF32, type WasmArenaExports } from './wasm.js';
 
@@ -317,24 +317,59 @@ export interface DenseLayer {
 }
 
 /**
- * Layers applied one after the other to X [n, k₀] at inference, each act(X·W + b) (dense_rows: the same bits as
- * gemm, add and relu op by op when every k ≤ 1024), with the activations kept in the module's memory between
- * layers. Returns the outputs [n, N] of the layers listed in `keep` (indices into `layers`).
+ * A fixed stack of dense layers (see {@link DenseLayer}) whose weights live in a kernel module instance of its own,
+ * copied in once: each {@link run} copies only the input rows in and the kept outputs out (a frozen backbone called
+ * chunk after chunk does not re-copy its weights, and they are not evicted by other kernels' work in between). Rows go
+ * through in blocks whose activations take at most about 4 MiB of the instance's memory. Same values as
+ * {@link denseStackKernel}.
  */
-export function denseStackKernel(k: Kernels, X: Float32Array, n: number, layers: DenseLayer[], keep: number[]): Float32Array[] {
-  k.reset();
-  let pX = k.put(X.length === n * layers[0].k ? X : X.subarray(0, n * layers[0].k));
-  const outs: number[] = [];
-  for (const l of layers) {
-    // 12 floats of slack after W and b: the last column panel loads whole vectors
-    const pW = k.alloc(l.W.byteLength + 48);
-    k.f32(pW, l.W.length).set(l.W);
-    const pB = k.alloc(l.b.byteLength + 48);
-    k.f32(pB, l.b.length).set(l.b);
-    const pY = k.alloc(n * l.N * 4);
-    k.exports.dense_rows(pX, n, l.k, pW, l.N, pB, l.act, pY);
-    outs.push(pY);
-    pX = pY;
+export class DenseStack {
+  private readonly ptrs: Array<{ W: number; b: number }> = [];
+  private readonly maxWidth: number;
+
+  private constructor(
+    private readonly arena: Kernels,
+    readonly layers: DenseLayer[],
+  ) {
+    for (const l of layers) {
+      // 12 floats of slack after W and b: the last column panel loads whole vectors
+      const W = arena.alloc(l.W.byteLength + 48);
+      arena.f32(W, l.W.length).set(l.W);
+      const b = arena.alloc(l.b.byteLength + 48);
+      arena.f32(b, l.b.length).set(l.b);
+      this.ptrs.push({ W, b });
+    }
+    arena.keepAllocated();
+    this.maxWidth = Math.max(layers[0].k, ...layers.map((l) => l.N));
   }
-  return keep.map((i) => k.read(outs[i], n * layers[i].N));
+
+  /** A stack for these layers, or null without the kernels (no WebAssembly SIMD, SOP_WASM=0, or switched off). */
+  static create(layers: DenseLayer[]): DenseStack | null {
+    if (!kernels() || layers.length === 0) return null;
+    const arena = instantiateWasm<KernelExports>(KERNELS_WASM_BASE64);
+    return arena ? new DenseStack(arena, layers) : null;
+  }
+
+  /** The outputs [n, N] of the layers listed in `keep` for X [n, k₀] (written into `into[i]` when given). */
+  run(X: Float32Array, n: number, keep: number[], into: Array<Float32Array | undefined> = []): Float32Array[] {
+    const { arena, layers } = this;
+    const outs = keep.map((i, j) => into[j] ?? uninitF32(n * layers[i].N));
+    const block = Math.max(1, Math.min(n, Math.floor((1 << 20) / this.maxWidth)));
+    const k0 = layers[0].k;
+    for (let r0 = 0; r0 < n; r0 += block) {
+      const rows = Math.min(block, n - r0);
+      arena.reset();
+      let pX = arena.put(X.subarray(r0 * k0, (r0 + rows) * k0));
+      const pY: number[] = [];
+      for (let l = 0; l < layers.length; l++) {
+        const L = layers[l];
+        const p = arena.alloc(rows * L.N * 4);
+        arena.exports.dense_rows(pX, rows, L.k, this.ptrs[l].W, L.N, this.ptrs[l].b, L.act, p);
+        pY.push(p);
+        pX = p;
+      }
+      keep.forEach((i, j) => outs[j].set(arena.f32(pY[i], rows * layers[i].N), r0 * layers[i].N));
+    }
+    return outs;
+  }
 }

@@ -22,7 +22,7 @@ export interface WasmArenaExports {
 
 /** An instantiated kernel module with a bump allocator over its memory. */
 export class WasmArena<E extends WasmArenaExports = WasmArenaExports> {
-  private readonly base: number;
+  private base: number;
   private top: number;
   /** Views of the whole memory, renewed when it grows. */
   private buf: ArrayBuffer;
@@ -37,9 +37,14 @@ export class WasmArena<E extends WasmArenaExports = WasmArenaExports> {
     this.f32all = new Float32Array(this.buf);
   }
 
-  /** Start a new call: everything allocated before is free again. */
+  /** Start a new call: everything allocated before is free again (except what {@link keepAllocated} kept). */
   reset(): void {
     this.top = this.base;
+  }
+
+  /** Keep everything allocated so far for the arena's lifetime (e.g. weights copied in once): `reset` returns here. */
+  keepAllocated(): void {
+    this.base = this.top;
   }
 
   /** Reserve `bytes` (16-byte aligned), growing the memory when needed; returns the offset. */
@@ -111,11 +116,32 @@ export function wasmExports(bytes: Uint8Array): unknown {
   }
 }
 
-/** Instantiate a base64 kernel module; null without WebAssembly SIMD or with SOP_WASM=0. */
+/** Compiled modules by source (each instance gets its own memory; compiling once is enough). */
+const compiled = new Map<string, object | null>();
+
+/**
+ * Instantiate a base64 kernel module (a new instance with its own memory each call; the module is compiled once);
+ * null without WebAssembly SIMD or with SOP_WASM=0.
+ */
 export function instantiateWasm<E extends WasmArenaExports>(base64: string): WasmArena<E> | null {
   if (process.env.SOP_WASM === '0') return null;
-  const exports = wasmExports(Buffer.from(base64, 'base64'));
-  return exports ? new WasmArena(exports as E) : null;
+  const WA = (globalThis as { WebAssembly?: WasmApi }).WebAssembly;
+  if (!WA) return null;
+  let mod = compiled.get(base64);
+  if (mod === undefined) {
+    try {
+      mod = new WA.Module(Buffer.from(base64, 'base64'));
+    } catch {
+      mod = null;
+    }
+    compiled.set(base64, mod);
+  }
+  if (!mod) return null;
+  try {
+    return new WasmArena(new WA.Instance(mod, {}).exports as E);
+  } catch {
+    return null;
+  }
 }
 
 /**

@@ -19,7 +19,7 @@ import {
   xavierUniform,
 } from '../autograd/index.js';
 import { getGemmBackend } from '../autograd/gemm.js';
-import { kernels, denseStackKernel, type DenseLayer } from '../kernels/index.js';
+import { kernels, DenseStack } from '../kernels/index.js';
 import { loadSafetensors } from '../train/safetensors.js';
 
 export type Activation = 'relu' | 'gelu' | 'tanh';
@@ -63,6 +63,8 @@ export class MlpBackbone implements Backbone {
   trained = false;
   /** Transposed weights [in, out], cached while the network is frozen (no optimizer can change them). */
   private transposed: Tensor[] | null = null;
+  /** The frozen network's layers in a kernel instance of their own (see forwardKernel); null: not built (or none). */
+  private stack: DenseStack | null = null;
 
   constructor(options: MlpOptions) {
     this.inputDim = options.inputDim;
@@ -112,6 +114,7 @@ export class MlpBackbone implements Backbone {
   /** Freeze or unfreeze the weights (frozen weights record no graph). */
   setTrainable(trainable: boolean): void {
     this.transposed = null;
+    this.stack = null;
     for (const p of Object.values(this.parameterTensors())) {
       p.requiresGrad = trainable;
       if (!trainable) p.grad = null;
@@ -132,6 +135,7 @@ export class MlpBackbone implements Backbone {
       p.data.set(t.data);
     }
     this.transposed = null;
+    this.stack = null;
     this.trained = true;
   }
 
@@ -178,29 +182,31 @@ export class MlpBackbone implements Backbone {
   }
 
   /**
-   * Frozen ReLU network at inference: all layers in one WebAssembly pass (dense_rows: product, bias and ReLU fused,
-   * weights read in place instead of packed per call; about 3× faster than op by op). Used only where the op-by-op
-   * path runs the SIMD gemm in one pass (every layer's k in [8, 1024] and at least 2048 multiply-adds), so both give
-   * the same bits; undefined otherwise (and without the kernels, or with SOP_WASM=0), and then the caller runs op by op.
+   * Frozen ReLU network at inference: all layers in one WebAssembly pass per block of rows (dense_rows: product, bias
+   * and ReLU fused, the weights copied once into a kernel instance of the network's own instead of packed per call;
+   * about 3× faster than op by op). Used only where the op-by-op path runs the SIMD gemm in one pass (every layer's
+   * k in [8, 1024] and at least 2048 multiply-adds), so both give the same bits; undefined otherwise (and without the
+   * kernels, or with SOP_WASM=0), and then the caller runs op by op.
    */
   private forwardKernel(x: Tensor, wantHidden: boolean): BackboneOutputs | undefined {
-    if (this.activation !== 'relu' || getGemmBackend() !== 'wasm' || this.weights.some((w) => w.requiresGrad)) return undefined;
-    const kern = kernels();
-    if (!kern) return undefined;
+    if (this.activation !== 'relu' || getGemmBackend() !== 'wasm' || this.weights.some((w) => w.requiresGrad) || !kernels()) return undefined;
     const n = x.shape[0];
     const last = this.weights.length - 1;
     if (n === 0 || (wantHidden && last === 0)) return undefined;
-    let floats = x.data.length;
+    let weightFloats = 0;
     for (const w of this.weights) {
       const [N, k] = w.shape;
       if (k < KERNEL_MIN_K || k > KERNEL_MAX_K || n * k * N < KERNEL_MIN_WORK) return undefined;
-      floats += k * N + N + n * N;
+      weightFloats += k * N + N;
     }
-    // everything lives in the kernels' memory during the call: very wide layers or huge batches go op by op
-    if (floats > KERNEL_MAX_FLOATS) return undefined;
-    if (!this.transposed) this.transposed = noGrad(() => this.weights.map((w) => transpose(w)));
-    const layers: DenseLayer[] = this.weights.map((w, l) => ({ W: this.transposed![l].data, b: this.biases[l].data, k: w.shape[1], N: w.shape[0], act: l < last ? 1 : 0 }));
-    const [output, hidden] = denseStackKernel(kern, x.data, n, layers, wantHidden ? [last, last - 1] : [last]);
+    // the weights stay in the kernel instance's memory while the network is frozen: very large networks go op by op
+    if (weightFloats > KERNEL_MAX_WEIGHT_FLOATS) return undefined;
+    if (!this.stack) {
+      if (!this.transposed) this.transposed = noGrad(() => this.weights.map((w) => transpose(w)));
+      this.stack = DenseStack.create(this.weights.map((w, l) => ({ W: this.transposed![l].data, b: this.biases[l].data, k: w.shape[1], N: w.shape[0], act: l < last ? 1 : 0 })));
+      if (!this.stack) return undefined;
+    }
+    const [output, hidden] = this.stack.run(x.data, n, wantHidden ? [last, last - 1] : [last]);
     const out: BackboneOutputs = { output: { data: output, shape: [n, this.outputDim] } };
     if (hidden) out.hidden = { data: hidden, shape: [n, this.hiddenSizes[this.hiddenSizes.length - 1]] };
     return out;
@@ -234,8 +240,8 @@ const KERNEL_MAX_K = 1024;
 /** Smallest inner dimension and work for which the op-by-op path uses the SIMD gemm (gemm.ts: WASM_MIN_K, WASM_MIN_WORK). */
 const KERNEL_MIN_K = 8;
 const KERNEL_MIN_WORK = 2048;
-/** Largest input + weights + activations (float32 values, 256 MiB) the one-pass kernel path takes. */
-const KERNEL_MAX_FLOATS = 1 << 26;
+/** Largest network (weights and biases, float32 values: 64 MiB) the kernel path keeps in its own memory. */
+const KERNEL_MAX_WEIGHT_FLOATS = 1 << 24;
 
 /** Where an MLP's weights live in a run folder. */
 export const MLP_WEIGHTS_FILE = 'backbone.safetensors';

@@ -37,6 +37,12 @@ export interface BackboneInfo {
 export interface ForwardOptions {
   /** Which optional outputs to compute: 'hidden', 'embeddings', or exposed names. Default: just `output`. */
   outputs?: string[];
+  /**
+   * Optional destinations for `output` / `hidden` (row-major, exactly rows × width values): a backbone may write the
+   * result there and return that very array as the output's `data`, saving the caller a copy. Backbones are free to
+   * ignore it (callers compare identity and copy otherwise).
+   */
+  into?: { output?: Float32Array; hidden?: Float32Array };
 }
 
 export interface VjpRequest {

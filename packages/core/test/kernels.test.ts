@@ -356,6 +356,16 @@ describe('WebAssembly kernels', () => {
       expect(on.hidden!.shape).toEqual([n, hidden[hidden.length - 1]]);
       expect(Array.from(on.output.data as Float32Array)).toEqual(Array.from(off.output.data as Float32Array));
       expect(Array.from(on.hidden!.data as Float32Array)).toEqual(Array.from(off.hidden!.data as Float32Array));
+      // destinations given by the caller (ForwardOptions.into): written and returned as the outputs, same values
+      const into = { output: new Float32Array(n * 3), hidden: new Float32Array(n * hidden[hidden.length - 1]) };
+      const got = await mlp.forward(x, { outputs: ['hidden'], into });
+      if (n === 64) {
+        // (the kernel path: every layer has k ≥ 8 and ≥ 2048 multiply-adds)
+        expect(got.output.data).toBe(into.output);
+        expect(got.hidden!.data).toBe(into.hidden);
+      }
+      expect(Array.from(got.output.data as Float32Array)).toEqual(Array.from(off.output.data as Float32Array));
+      expect(Array.from(got.hidden!.data as Float32Array)).toEqual(Array.from(off.hidden!.data as Float32Array));
     }
   });
 

@@ -188,7 +188,7 @@ export class MlpBackbone implements Backbone {
    * k in [8, 1024] and at least 2048 multiply-adds), so both give the same bits; undefined otherwise (and without the
    * kernels, or with SOP_WASM=0), and then the caller runs op by op.
    */
-  private forwardKernel(x: Tensor, wantHidden: boolean): BackboneOutputs | undefined {
+  private forwardKernel(x: Tensor, wantHidden: boolean, into?: ForwardOptions['into']): BackboneOutputs | undefined {
     if (this.activation !== 'relu' || getGemmBackend() !== 'wasm' || this.weights.some((w) => w.requiresGrad) || !kernels()) return undefined;
     const n = x.shape[0];
     const last = this.weights.length - 1;
@@ -206,9 +206,11 @@ export class MlpBackbone implements Backbone {
       this.stack = DenseStack.create(this.weights.map((w, l) => ({ W: this.transposed![l].data, b: this.biases[l].data, k: w.shape[1], N: w.shape[0], act: l < last ? 1 : 0 })));
       if (!this.stack) return undefined;
     }
-    const [output, hidden] = this.stack.run(x.data, n, wantHidden ? [last, last - 1] : [last]);
+    const k = this.hiddenSizes[this.hiddenSizes.length - 1];
+    const dest = (a: Float32Array | undefined, len: number): Float32Array | undefined => (a && a.length === len ? a : undefined);
+    const [output, hidden] = this.stack.run(x.data, n, wantHidden ? [last, last - 1] : [last], [dest(into?.output, n * this.outputDim), wantHidden ? dest(into?.hidden, n * k) : undefined]);
     const out: BackboneOutputs = { output: { data: output, shape: [n, this.outputDim] } };
-    if (hidden) out.hidden = { data: hidden, shape: [n, this.hiddenSizes[this.hiddenSizes.length - 1]] };
+    if (hidden) out.hidden = { data: hidden, shape: [n, k] };
     return out;
   }
 
@@ -221,7 +223,7 @@ export class MlpBackbone implements Backbone {
       }
     }
     const x = this.flatten(inputs);
-    const fast = this.forwardKernel(x, wanted.includes('hidden'));
+    const fast = this.forwardKernel(x, wanted.includes('hidden'), options.into);
     if (fast) return fast;
     return noGrad(() => {
       const r = this.forwardTensor(x, false);

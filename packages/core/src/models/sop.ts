@@ -254,14 +254,16 @@ export class SopModel {
       for (let start = 0; start < R; start += this.maskBatchSize) {
         const end = Math.min(R, start + this.maskBatchSize);
         const masked = whole ? sliceInputs(whole, start, end) : masker.apply(inputs, masks.subarray(start * d, end * d), rows.subarray(start, end), space, scratch);
-        const out = await backbone.forward(masked, { outputs });
+        // backbones that can write straight into z and the hidden states do (see ForwardOptions.into)
+        const into = { output: z.subarray(start * C, end * C), hidden: hidden?.subarray(start * this.keyDim, end * this.keyDim) };
+        const out = await backbone.forward(masked, { outputs, into });
         if (out.output.data.length !== (end - start) * C) {
           throw new UserError(`backbone '${backbone.name}' returned output shape [${out.output.shape}] for ${end - start} rows; expected [${end - start}, ${C}]`, 'check that the data set has as many classes/outputs as the backbone');
         }
-        z.set(out.output.data, start * C);
+        if (out.output.data !== into.output) z.set(out.output.data, start * C);
         if (hidden) {
           if (!out.hidden) throw new UserError(`backbone '${backbone.name}' returned no hidden state`, 'set model.selectorKeys: output');
-          hidden.set(out.hidden.data, start * this.keyDim);
+          if (out.hidden.data !== into.hidden) hidden.set(out.hidden.data, start * this.keyDim);
           // a backbone that returned fewer values leaves the rest at zero (as a zero-filled array would)
           if (out.hidden.data.length < (end - start) * this.keyDim) hidden.fill(0, start * this.keyDim + out.hidden.data.length, end * this.keyDim);
           // the selector's scores for these rows while their keys are in cache

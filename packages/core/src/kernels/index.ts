@@ -307,7 +307,7 @@ export function genTopkKernel(k: Kernels, o: GenLogitsOperands, kk: number, larg
   return { a: attention ? k.read(pAt, n) : undefined, M: k.read(pM, n), c: k.read(pC, rows) };
 }
 
-/** One dense layer for {@link denseStackKernel}: W [k, N] row-major (the transposed weight matrix), bias [N], act 0 (none) or 1 (relu). */
+/** One dense layer for {@link DenseStack}: W [k, N] row-major (the transposed weight matrix), bias [N], act 0 (none) or 1 (relu). */
 export interface DenseLayer {
   W: Float32Array;
   b: Float32Array;
@@ -320,8 +320,9 @@ export interface DenseLayer {
  * A fixed stack of dense layers (see {@link DenseLayer}) whose weights live in a kernel module instance of its own,
  * copied in once: each {@link run} copies only the input rows in and the kept outputs out (a frozen backbone called
  * chunk after chunk does not re-copy its weights, and they are not evicted by other kernels' work in between). Rows go
- * through in blocks whose activations take at most about 4 MiB of the instance's memory. Same values as
- * {@link denseStackKernel}.
+ * through in blocks whose activations take at most about 4 MiB of the instance's memory. Each layer is act(X·W + b)
+ * by `dense_rows`: the same bits as gemm, add and relu op by op wherever that path runs the SIMD gemm in one K block
+ * (k ≤ 1024).
  */
 export class DenseStack {
   private readonly ptrs: Array<{ W: number; b: number }> = [];

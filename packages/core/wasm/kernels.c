@@ -878,20 +878,27 @@ void gen_logits(const f32 *V, int B, int d, int p, const int32_t *qs, int m, con
   }
 }
 
+/*
+ * acc[i][t] = Σ_q X[i·k + q] · W[q·ldw + 4t .. +4) for R rows × NV vectors, accumulated over q in order from +0 with
+ * f32 multiplies and adds (the order every row-block product here shares, so that they agree bit for bit).
+ */
+#define ACCUMULATE_ROWS(acc, R, NV, X, k, W, ldw)                                                                      \
+  v128_t acc[R][NV];                                                                                                   \
+  for (int i = 0; i < R; i++)                                                                                          \
+    for (int t = 0; t < NV; t++) acc[i][t] = wasm_f32x4_splat(0.0f);                                                   \
+  for (int q = 0; q < k; q++) {                                                                                        \
+    v128_t w[NV];                                                                                                      \
+    for (int t = 0; t < NV; t++) w[t] = wasm_v128_load(W + (long)q * ldw + 4 * t);                                     \
+    for (int i = 0; i < R; i++) {                                                                                      \
+      v128_t xq = wasm_f32x4_splat(X[(long)i * k + q]);                                                                \
+      for (int t = 0; t < NV; t++) acc[i][t] = wasm_f32x4_add(acc[i][t], wasm_f32x4_mul(xq, w[t]));                    \
+    }                                                                                                                  \
+  }
+
 /* One block of R rows (R ≤ 4) × up to 12 columns (NV ≤ 3 vectors) of Y = X·WT, accumulated in registers over k. */
 #define ROWS_BLOCK(R, NV)                                                                                               \
   static void rows_block_##R##_##NV(const f32 *X, int k, const f32 *WT, int C4, int C, f32 *Y) {                      \
-    v128_t acc[R][NV];                                                                                                 \
-    for (int i = 0; i < R; i++)                                                                                        \
-      for (int t = 0; t < NV; t++) acc[i][t] = wasm_f32x4_splat(0.0f);                                                \
-    for (int q = 0; q < k; q++) {                                                                                      \
-      v128_t w[NV];                                                                                                    \
-      for (int t = 0; t < NV; t++) w[t] = wasm_v128_load(WT + (long)q * C4 + 4 * t);                                  \
-      for (int i = 0; i < R; i++) {                                                                                    \
-        v128_t xq = wasm_f32x4_splat(X[(long)i * k + q]);                                                              \
-        for (int t = 0; t < NV; t++) acc[i][t] = wasm_f32x4_add(acc[i][t], wasm_f32x4_mul(xq, w[t]));                 \
-      }                                                                                                                \
-    }                                                                                                                  \
+    ACCUMULATE_ROWS(acc, R, NV, X, k, WT, C4);                                                                         \
     /* whole vectors straight into the row, then the last 1–4 columns by lanes (C > 4·(NV − 1)) */                    \
     const int rem = C - 4 * (NV - 1);                                                                                  \
     for (int i = 0; i < R; i++) {                                                                                      \
@@ -1065,17 +1072,7 @@ void gen_topk(const f32 *V, int B, int d, int p, const int32_t *qs, int m, const
 #define DENSE_BLOCK(R, NV)                                                                                              \
   static void dense_block_##R##_##NV(const f32 *X, int k, const f32 *W, int ldw, const f32 *b, int act, f32 *Y,       \
                                      int ldy, int cols) {                                                              \
-    v128_t acc[R][NV];                                                                                                 \
-    for (int i = 0; i < R; i++)                                                                                        \
-      for (int t = 0; t < NV; t++) acc[i][t] = wasm_f32x4_splat(0.0f);                                                \
-    for (int q = 0; q < k; q++) {                                                                                      \
-      v128_t w[NV];                                                                                                    \
-      for (int t = 0; t < NV; t++) w[t] = wasm_v128_load(W + (long)q * ldw + 4 * t);                                  \
-      for (int i = 0; i < R; i++) {                                                                                    \
-        v128_t xq = wasm_f32x4_splat(X[(long)i * k + q]);                                                              \
-        for (int t = 0; t < NV; t++) acc[i][t] = wasm_f32x4_add(acc[i][t], wasm_f32x4_mul(xq, w[t]));                 \
-      }                                                                                                                \
-    }                                                                                                                  \
+    ACCUMULATE_ROWS(acc, R, NV, X, k, W, ldw);                                                                         \
     const v128_t zero = wasm_f32x4_splat(0.0f);                                                                        \
     for (int i = 0; i < R; i++) {                                                                                      \
       f32 *yr = Y + (long)i * ldy;                                                                                     \

@@ -31,8 +31,15 @@ describe('sop demo --quick', () => {
     expect(html).toContain('<svg');
     expect(html).toContain('data:image/png;base64,');
     expect(html).not.toMatch(/<(script|link)[^>]+(src|href)=["']https?:/); // self-contained
-    // refuses to overwrite without --force
-    expect((await sop('demo', '--quick', '--out', out)).code).toBe(1);
+    // refuses to overwrite without --force, and overwrites with it (run and report)
+    const refused = await sop('demo', '--quick', '--out', out);
+    expect(refused.code).toBe(1);
+    expect(refused.stderr.join('\n')).toContain('--force');
+    const before = statSync(join(out, 'report', 'report.html')).mtimeMs;
+    const again = await sop('demo', '--quick', '--out', out, '--force', '--json');
+    expect(again.code, again.stderr.join('\n')).toBe(0);
+    expect(statSync(join(out, 'report', 'report.html')).mtimeMs).toBeGreaterThan(before);
+    expect(again.json.train.max_abs_sum_error).toBeLessThan(1e-5);
   });
 
   const chromium = findChromium();

@@ -70,7 +70,7 @@ export function demoCommand(ctx: CliContext): CommandModule<GlobalArgs, DemoArgs
       const pipeline = await buildPipeline(container, loaded, { onStage: (s) => ctx.io.err(`sop: ${s}`) });
       const runDir = join(out, 'run');
       const model = resolvePlugin<ModelFactory>(container, 'model', 'sop');
-      const trained = await trainPipeline(pipeline, { outDir: runDir, model, listener: trainingListener(ctx) });
+      const trained = await trainPipeline(pipeline, { outDir: runDir, force: args.force, model, listener: trainingListener(ctx) });
       saveRunSource(runDir, pipeline, loaded);
       ctx.io.err(`sop demo: evaluating ${loaded.config.evaluate!.methods!.join(', ')} on ${loaded.config.evaluate!.limit} test images (budget ${loaded.config.evaluate!.budget}, keep ${loaded.config.model.keep})`);
       const reportDir = join(out, 'report');

@@ -895,6 +895,16 @@ void gen_logits(const f32 *V, int B, int d, int p, const int32_t *qs, int m, con
     }                                                                                                                  \
   }
 
+/* The first `count` (1–4) lanes of v stored at p. */
+static inline void store_lanes(f32 *p, v128_t v, int count) {
+  if (count >= 4) wasm_v128_store(p, v);
+  else if (count == 1) wasm_v128_store32_lane(p, v, 0);
+  else {
+    wasm_v128_store64_lane(p, v, 0);
+    if (count == 3) wasm_v128_store32_lane(p + 2, v, 2);
+  }
+}
+
 /* One block of R rows (R ≤ 4) × up to 12 columns (NV ≤ 3 vectors) of Y = X·WT, accumulated in registers over k. */
 #define ROWS_BLOCK(R, NV)                                                                                               \
   static void rows_block_##R##_##NV(const f32 *X, int k, const f32 *WT, int C4, int C, f32 *Y) {                      \
@@ -904,14 +914,7 @@ void gen_logits(const f32 *V, int B, int d, int p, const int32_t *qs, int m, con
     for (int i = 0; i < R; i++) {                                                                                      \
       f32 *yr = Y + (long)i * C;                                                                                       \
       for (int t = 0; t < NV - 1; t++) wasm_v128_store(yr + 4 * t, acc[i][t]);                                         \
-      f32 *yl = yr + 4 * (NV - 1);                                                                                     \
-      const v128_t last = acc[i][NV - 1];                                                                              \
-      if (rem == 4) wasm_v128_store(yl, last);                                                                         \
-      else if (rem == 1) wasm_v128_store32_lane(yl, last, 0);                                                          \
-      else {                                                                                                           \
-        wasm_v128_store64_lane(yl, last, 0);                                                                           \
-        if (rem == 3) wasm_v128_store32_lane(yl + 2, last, 2);                                                         \
-      }                                                                                                                \
+      store_lanes(yr + 4 * (NV - 1), acc[i][NV - 1], rem);                                                             \
     }                                                                                                                  \
   }
 ROWS_BLOCK(4, 1)
@@ -1066,27 +1069,22 @@ void gen_topk(const f32 *V, int B, int d, int p, const int32_t *qs, int m, const
 }
 
 /*
- * One block of R rows (R ≤ 4) × NV vectors of columns of a dense layer (see dense_rows): accumulate over k in order
- * from +0 (f32 multiply, then add), add the bias, apply the activation, store the first `cols` columns.
+ * One block of R rows (R ≤ 4) × NV vectors of columns of a dense layer (see dense_rows; W and Y rows N wide):
+ * accumulate over k in order from +0 (f32 multiply, then add), add the bias, apply the activation, store the first
+ * `cols` columns.
  */
 #define DENSE_BLOCK(R, NV)                                                                                              \
-  static void dense_block_##R##_##NV(const f32 *X, int k, const f32 *W, int ldw, const f32 *b, int act, f32 *Y,       \
-                                     int ldy, int cols) {                                                              \
-    ACCUMULATE_ROWS(acc, R, NV, X, k, W, ldw);                                                                         \
+  static void dense_block_##R##_##NV(const f32 *X, int k, const f32 *W, int N, const f32 *b, int act, f32 *Y,          \
+                                     int cols) {                                                                       \
+    ACCUMULATE_ROWS(acc, R, NV, X, k, W, N);                                                                           \
     const v128_t zero = wasm_f32x4_splat(0.0f);                                                                        \
     for (int i = 0; i < R; i++) {                                                                                      \
-      f32 *yr = Y + (long)i * ldy;                                                                                     \
+      f32 *yr = Y + (long)i * N;                                                                                       \
       for (int t = 0; t < NV; t++) {                                                                                   \
         v128_t v = wasm_f32x4_add(acc[i][t], wasm_v128_load(b + 4 * t));                                              \
         /* relu as x > 0 ? x : 0 (NaN and −0 give +0, as the op-by-op path) */                                        \
         if (act == 1) v = wasm_v128_and(v, wasm_f32x4_gt(v, zero));                                                    \
-        const int left = cols - 4 * t;                                                                                 \
-        if (left >= 4) wasm_v128_store(yr + 4 * t, v);                                                                 \
-        else if (left == 1) wasm_v128_store32_lane(yr + 4 * t, v, 0);                                                  \
-        else {                                                                                                         \
-          wasm_v128_store64_lane(yr + 4 * t, v, 0);                                                                    \
-          if (left == 3) wasm_v128_store32_lane(yr + 4 * t + 2, v, 2);                                                 \
-        }                                                                                                              \
+        store_lanes(yr + 4 * t, v, cols - 4 * t);                                                                      \
       }                                                                                                                \
     }                                                                                                                  \
   }
@@ -1115,16 +1113,16 @@ void dense_rows(const f32 *X, int n, int k, const f32 *W, int N, const f32 *b, i
     for (; r + 4 <= n; r += 4) {
       const f32 *x = X + (long)r * k;
       f32 *y = Y + (long)r * N + j0;
-      if (NV == 3) dense_block_4_3(x, k, w, N, bj, act, y, N, cols);
-      else if (NV == 2) dense_block_4_2(x, k, w, N, bj, act, y, N, cols);
-      else dense_block_4_1(x, k, w, N, bj, act, y, N, cols);
+      if (NV == 3) dense_block_4_3(x, k, w, N, bj, act, y, cols);
+      else if (NV == 2) dense_block_4_2(x, k, w, N, bj, act, y, cols);
+      else dense_block_4_1(x, k, w, N, bj, act, y, cols);
     }
     for (; r < n; r++) {
       const f32 *x = X + (long)r * k;
       f32 *y = Y + (long)r * N + j0;
-      if (NV == 3) dense_block_1_3(x, k, w, N, bj, act, y, N, cols);
-      else if (NV == 2) dense_block_1_2(x, k, w, N, bj, act, y, N, cols);
-      else dense_block_1_1(x, k, w, N, bj, act, y, N, cols);
+      if (NV == 3) dense_block_1_3(x, k, w, N, bj, act, y, cols);
+      else if (NV == 2) dense_block_1_2(x, k, w, N, bj, act, y, cols);
+      else dense_block_1_1(x, k, w, N, bj, act, y, cols);
     }
   }
 }

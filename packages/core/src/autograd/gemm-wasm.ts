@@ -178,7 +178,10 @@ export type StridedGemm = (
  * packed A chunk is about `chunkFloats` floats (256 KiB, stays in L2 while the kernel sweeps the B panels). This also
  * bounds the module's memory whatever the operand sizes. Partial K blocks are summed into C on the JS side.
  */
-export function makeWasmGemm(R = 4, chunkFloats = 65536, kBlock = 1024, colBlock = 4096): StridedGemm | null {
+/** K block of the SIMD gemm: longer inner dimensions are summed block by block (partial sums added in JS). */
+export const WASM_K_BLOCK = 1024;
+
+export function makeWasmGemm(R = 4, chunkFloats = 65536, kBlock = WASM_K_BLOCK, colBlock = 4096): StridedGemm | null {
   const wasm = instantiate(R);
   if (!wasm) return null;
   let heap = new Float32Array(wasm.memory.buffer);

@@ -7,7 +7,7 @@
  * - `gemmNaive`: textbook triple loop, for tests and the benchmark.
  * `gemm` / `gemmT` dispatch between them; `gemmT` also takes transposed operands without materialising them.
  */
-import { gemmWasm, hasWasmSimd } from './gemm-wasm.js';
+import { gemmWasm, hasWasmSimd, WASM_K_BLOCK } from './gemm-wasm.js';
 import { transpose2d } from './transpose2d.js';
 
 export type GemmBackend = 'wasm' | 'js';
@@ -29,6 +29,15 @@ const SMALL_DIRECT = 1 << 16;
 const WASM_MIN_WORK = 2048;
 /** With a shorter inner dimension the packing (a copy of A and C per call) costs more than the JS kernel's work. */
 const WASM_MIN_K = 8;
+
+/**
+ * Whether `gemm` runs an [M, K]·[K, N] product on the SIMD kernel with the whole inner dimension in one K block: each
+ * output is then Σ_k in order from +0 with float32 multiplies and adds, which fused kernels (e.g. the MLP's dense_rows)
+ * reproduce bit for bit.
+ */
+export function simdGemmOnePass(M: number, K: number, N: number): boolean {
+  return backend === 'wasm' && M * K * N >= WASM_MIN_WORK && K >= WASM_MIN_K && K <= WASM_K_BLOCK;
+}
 
 /** C += A·B (A [M, K], B [K, N], row-major at the given offsets). */
 export function gemm(A: Float32Array, aOff: number, B: Float32Array, bOff: number, C: Float32Array, cOff: number, M: number, K: number, N: number): void {

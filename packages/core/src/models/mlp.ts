@@ -18,7 +18,7 @@ import {
   dropout,
   xavierUniform,
 } from '../autograd/index.js';
-import { getGemmBackend } from '../autograd/gemm.js';
+import { simdGemmOnePass } from '../autograd/gemm.js';
 import { kernels, DenseStack } from '../kernels/index.js';
 import { loadSafetensors } from '../train/safetensors.js';
 
@@ -184,19 +184,19 @@ export class MlpBackbone implements Backbone {
   /**
    * Frozen ReLU network at inference: all layers in one WebAssembly pass per block of rows (dense_rows: product, bias
    * and ReLU fused, the weights copied once into a kernel instance of the network's own instead of packed per call;
-   * about 3× faster than op by op). Used only where the op-by-op path runs the SIMD gemm in one pass (every layer's
-   * k in [8, 1024] and at least 2048 multiply-adds), so both give the same bits; undefined otherwise (and without the
-   * kernels, or with SOP_WASM=0), and then the caller runs op by op.
+   * about 3× faster than op by op). Used only where the op-by-op path runs the SIMD gemm in one pass for every layer
+   * (simdGemmOnePass), so both give the same bits; undefined otherwise (and without the kernels, or with SOP_WASM=0),
+   * and then the caller runs op by op.
    */
   private forwardKernel(x: Tensor, wantHidden: boolean, into?: ForwardOptions['into']): BackboneOutputs | undefined {
-    if (this.activation !== 'relu' || getGemmBackend() !== 'wasm' || this.weights.some((w) => w.requiresGrad) || !kernels()) return undefined;
+    if (this.activation !== 'relu' || this.weights.some((w) => w.requiresGrad) || !kernels()) return undefined;
     const n = x.shape[0];
     const last = this.weights.length - 1;
     if (n === 0 || (wantHidden && last === 0)) return undefined;
     let weightFloats = 0;
     for (const w of this.weights) {
       const [N, k] = w.shape;
-      if (k < KERNEL_MIN_K || k > KERNEL_MAX_K || n * k * N < KERNEL_MIN_WORK) return undefined;
+      if (!simdGemmOnePass(n, k, N)) return undefined;
       weightFloats += k * N + N;
     }
     // the weights stay in the kernel instance's memory while the network is frozen: very large networks go op by op
@@ -237,11 +237,6 @@ export class MlpBackbone implements Backbone {
   }
 }
 
-/** Largest inner dimension for which the SIMD gemm sums a product in one pass (its K block), so dense_rows matches it bit for bit. */
-const KERNEL_MAX_K = 1024;
-/** Smallest inner dimension and work for which the op-by-op path uses the SIMD gemm (gemm.ts: WASM_MIN_K, WASM_MIN_WORK). */
-const KERNEL_MIN_K = 8;
-const KERNEL_MIN_WORK = 2048;
 /** Largest network (weights and biases, float32 values: 64 MiB) the kernel path keeps in its own memory. */
 const KERNEL_MAX_WEIGHT_FLOATS = 1 << 24;
 

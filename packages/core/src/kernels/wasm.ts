@@ -102,18 +102,34 @@ export function uninitF32(n: number): Float32Array {
   return new Float32Array(b.buffer, b.byteOffset, n);
 }
 
+/** A compiled WebAssembly module, or null when the runtime has no WebAssembly or rejects it (e.g. no SIMD support). */
+function compile(bytes: Uint8Array): object | null {
+  const WA = (globalThis as { WebAssembly?: WasmApi }).WebAssembly;
+  if (!WA) return null;
+  try {
+    return new WA.Module(bytes);
+  } catch {
+    return null;
+  }
+}
+
+/** The exports of a new instance of `mod` (no imports), or null when instantiation fails. */
+function instantiate(mod: object | null): unknown {
+  const WA = (globalThis as { WebAssembly?: WasmApi }).WebAssembly;
+  if (!mod || !WA) return null;
+  try {
+    return new WA.Instance(mod, {}).exports;
+  } catch {
+    return null;
+  }
+}
+
 /**
  * The exports of a WebAssembly module instantiated synchronously without imports, or null when the runtime has no
  * WebAssembly or rejects the module (e.g. no SIMD support): callers then use their JavaScript paths.
  */
 export function wasmExports(bytes: Uint8Array): unknown {
-  const WA = (globalThis as { WebAssembly?: WasmApi }).WebAssembly;
-  if (!WA) return null;
-  try {
-    return new WA.Instance(new WA.Module(bytes), {}).exports;
-  } catch {
-    return null;
-  }
+  return instantiate(compile(bytes));
 }
 
 /** Compiled modules by source (each instance gets its own memory; compiling once is enough). */
@@ -125,23 +141,10 @@ const compiled = new Map<string, object | null>();
  */
 export function instantiateWasm<E extends WasmArenaExports>(base64: string): WasmArena<E> | null {
   if (process.env.SOP_WASM === '0') return null;
-  const WA = (globalThis as { WebAssembly?: WasmApi }).WebAssembly;
-  if (!WA) return null;
   let mod = compiled.get(base64);
-  if (mod === undefined) {
-    try {
-      mod = new WA.Module(Buffer.from(base64, 'base64'));
-    } catch {
-      mod = null;
-    }
-    compiled.set(base64, mod);
-  }
-  if (!mod) return null;
-  try {
-    return new WasmArena(new WA.Instance(mod, {}).exports as E);
-  } catch {
-    return null;
-  }
+  if (mod === undefined) compiled.set(base64, (mod = compile(Buffer.from(base64, 'base64'))));
+  const exports = instantiate(mod);
+  return exports ? new WasmArena(exports as E) : null;
 }
 
 /**

@@ -138,6 +138,48 @@ describe('attention and pad maskers', () => {
     expect(() => MASKERS.attention.create({ use: 'attention', keepSegmentB: true }).apply({ x: inputs.x }, none, [0], space)).toThrow(/token_type_ids/);
     expect(() => MASKERS.attention.create({ use: 'attention' }).apply({ x: { data: f32([1, 2]), shape: [1, 2] } }, f32([1, 1]), [0], space)).toThrow(/int64/);
   });
+
+  it('agree with the rule written out on BigInts, for ids beyond 32 bits, negative ids and a special id beyond 32 bits', () => {
+    // random rows: ids that do and do not fit in int32 (the masker reads int64 words as int32 pairs when it can)
+    let seed = 7;
+    const rand = (n: number): number => ((seed = (seed * 16807) % 2147483647) % n);
+    const B = 5;
+    const L = 12;
+    const pick = (): bigint => [0n, 1n, 101n, 102n, 7n, -3n, 2n ** 33n + 101n, 2n ** 33n, -(2n ** 40n)][rand(9)];
+    const ids = BigInt64Array.from({ length: B * L }, pick);
+    const am = BigInt64Array.from({ length: B * L }, () => (rand(5) === 0 ? 0n : 1n));
+    const tt = BigInt64Array.from({ length: B * L }, () => BigInt(rand(2)));
+    const stm = BigInt64Array.from({ length: B * L }, () => (rand(6) === 0 ? 1n : 0n));
+    const inp: Inputs = { x: { data: ids, shape: [B, L] }, attention_mask: { data: am, shape: [B, L] }, token_type_ids: { data: tt, shape: [B, L] }, special_tokens_mask: { data: stm, shape: [B, L] } };
+    const sp = FEATURE_SPACES.tokens.create({}, inp);
+    const rows = [3, 0, 4, 4, 1, 2];
+    const masks = Float32Array.from({ length: rows.length * L }, () => rand(3) / 2);
+    const cases = [
+      { use: 'attention', keep: [0, -1], specialIds: [101, 102], keepSegmentB: true },
+      { use: 'attention', maskId: 103 },
+      { use: 'pad', padId: 9, attention: true, specialIds: [2 ** 33] }, // not an int32: the BigInt loop
+      { use: 'pad', specialIds: [101] },
+    ];
+    for (const o of cases) {
+      const out = MASKERS[o.use].create(o).apply(inp, masks, rows, sp);
+      const keepPos = new Set(((o as { keep?: number[] }).keep ?? []).map((k) => (k < 0 ? L + k : k)));
+      const special = new Set(((o as { specialIds?: number[] }).specialIds ?? []).map((v) => BigInt(v)));
+      const rep = (o as { maskId?: number }).maskId ?? (o as { padId?: number }).padId ?? (o.use === 'pad' ? 0 : undefined);
+      const drop = o.use === 'attention' || (o as { attention?: boolean }).attention === true;
+      const wantIds: bigint[] = [];
+      const wantAm: bigint[] = [];
+      rows.forEach((r, i) => {
+        for (let k = 0; k < L; k++) {
+          const s = r * L + k;
+          const removed = masks[i * L + k] < 0.5 && am[s] !== 0n && !keepPos.has(k) && !special.has(ids[s]) && stm[s] === 0n && !((o as { keepSegmentB?: boolean }).keepSegmentB && tt[s] === 1n);
+          wantIds.push(removed && rep !== undefined ? BigInt(rep) : ids[s]);
+          wantAm.push(removed && drop ? 0n : am[s]);
+        }
+      });
+      expect(Array.from(out.x.data as BigInt64Array), JSON.stringify(o)).toEqual(wantIds);
+      expect(Array.from(out.attention_mask.data as BigInt64Array), JSON.stringify(o)).toEqual(wantAm);
+    }
+  });
 });
 
 describe('patches fast path', () => {

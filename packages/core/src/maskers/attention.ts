@@ -18,6 +18,14 @@ export interface TokenMaskerOptions {
   specialIds: number[];
 }
 
+/** Whether int64 values are stored low word first (then an int64 that fits in int32 reads as (value, sign words)). */
+const LITTLE_ENDIAN = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1;
+
+/** The int64 values of a as pairs of int32 words (the same memory). */
+function words(a: BigInt64Array): Int32Array {
+  return new Int32Array(a.buffer, a.byteOffset, a.length * 2);
+}
+
 function int64(t: TensorData | undefined, what: string): BigInt64Array | undefined {
   if (!t) return undefined;
   if (t.data instanceof BigInt64Array) return t.data;
@@ -58,20 +66,52 @@ export class TokenMasker implements Masker {
       const kk = k < 0 ? L + k : k;
       if (kk >= 0 && kk < L) keepPos[kk] = 1;
     }
-    const special = new Set(this.options.specialIds.map((v) => BigInt(v)));
     // special tokens marked by the tokenizer ([CLS], [SEP], ...) are never removed
     const stm = inputs.special_tokens_mask?.data.length === inputs.x.data.length ? (inputs.special_tokens_mask.data as BigInt64Array) : undefined;
     const replace = this.options.replaceId === undefined ? undefined : BigInt(this.options.replaceId);
     const drop = this.options.dropAttention;
-    for (let r = 0; r < R; r++) {
-      const src = rows[r] * L;
-      for (let k = 0; k < L; k++) {
-        const o = r * L + k;
-        const a = amSrc ? amSrc[src + k] : 1n;
-        am[o] = a;
-        if (M[o] >= 0.5 || a === 0n || keepPos[k] || special.has(ids[o]) || (stm && stm[src + k] !== 0n) || (ttSrc && ttSrc[src + k] === 1n)) continue;
-        if (drop) am[o] = 0n;
-        if (replace !== undefined) ids[o] = replace;
+    const specialIds = this.options.specialIds;
+    if (LITTLE_ENDIAN && specialIds.every((v) => v === (v | 0)) && (replace === undefined || replace <= 0x7fffffffn)) {
+      // int64 words read as int32 pairs (lo, hi): no BigInt per element (each one would allocate)
+      const id32 = words(ids);
+      const am32 = words(am);
+      const amSrc32 = amSrc && words(amSrc);
+      const stm32 = stm && words(stm);
+      const tt32 = ttSrc && words(ttSrc);
+      const special = new Set(specialIds);
+      const rep = replace === undefined ? -1 : Number(replace);
+      for (let r = 0; r < R; r++) {
+        const src = 2 * rows[r] * L;
+        for (let k = 0; k < L; k++) {
+          const o = r * L + k;
+          const s2 = src + 2 * k;
+          const aLo = amSrc32 ? amSrc32[s2] : 1;
+          const aHi = amSrc32 ? amSrc32[s2 + 1] : 0;
+          am32[2 * o] = aLo;
+          am32[2 * o + 1] = aHi;
+          if (M[o] >= 0.5 || (aLo === 0 && aHi === 0) || keepPos[k]) continue;
+          const idLo = id32[2 * o];
+          if (special.size > 0 && id32[2 * o + 1] === idLo >> 31 && special.has(idLo)) continue;
+          if ((stm32 && (stm32[s2] !== 0 || stm32[s2 + 1] !== 0)) || (tt32 && tt32[s2] === 1 && tt32[s2 + 1] === 0)) continue;
+          if (drop) am32[2 * o] = am32[2 * o + 1] = 0;
+          if (rep >= 0) {
+            id32[2 * o] = rep;
+            id32[2 * o + 1] = 0;
+          }
+        }
+      }
+    } else {
+      const special = new Set(specialIds.map((v) => BigInt(v)));
+      for (let r = 0; r < R; r++) {
+        const src = rows[r] * L;
+        for (let k = 0; k < L; k++) {
+          const o = r * L + k;
+          const a = amSrc ? amSrc[src + k] : 1n;
+          am[o] = a;
+          if (M[o] >= 0.5 || a === 0n || keepPos[k] || special.has(ids[o]) || (stm && stm[src + k] !== 0n) || (ttSrc && ttSrc[src + k] === 1n)) continue;
+          if (drop) am[o] = 0n;
+          if (replace !== undefined) ids[o] = replace;
+        }
       }
     }
     return { ...takeAux(inputs, rows, ['attention_mask']), x: { data: ids, shape: [R, L] }, attention_mask: { data: am, shape: [R, L] } };

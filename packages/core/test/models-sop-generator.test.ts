@@ -85,3 +85,43 @@ describe('SOP generator logits', () => {
     });
   }
 });
+
+describe('SOP generator logits over backbone embeddings', () => {
+  // E_in = 8 against key width 8: the factored form (E_q·G)·Eᵀ with G = γ·W_q·W_kᵀ; E_in = 40 against 4: Q and K
+  for (const [d, E, e] of [
+    [10, 8, 8],
+    [10, 40, 4],
+  ] as const) {
+    it(`d = ${d}, embeddings ${E} wide, key width ${e}: values (with and without grad) and gradients match γ·(E_q·W_q)·(E·W_k)ᵀ`, async () => {
+      const { noGrad } = await import('../src/autograd/index.js');
+      const rng = new Rng(d + E);
+      const B = 3;
+      const emb = new Tensor(Float32Array.from({ length: B * d * E }, () => rng.normal()), [B, d, E]);
+      const bb: Backbone = { ...stub, info: { outputDim: 3, embeddingDim: E }, capabilities: { vjp: false, hidden: false, embeddings: true } };
+      const inputs: Inputs = { x: { data: new Float32Array(B * d), shape: [B, d] } };
+      const sop = new SopModel({ backbone: bb, space: valuesSpace(d, 1), masker: noMasker, task: 'classification', numOutputs: 3 }, inputs, { groups: 4, embedDim: e, embeddings: 'backbone', seed: 5 });
+      const t = sop.generator as unknown as Internals;
+      const qs = Int32Array.from([0, 3, 4, d - 1]);
+      const ref = (): Tensor => scale(matmul(matmul(indexSelect(emb, 1, qs), t.params['heads.0.query']), transpose(matmul(emb, t.params['heads.0.key']))), t.gammaG);
+      const cot = new Tensor(Float32Array.from({ length: B * qs.length * d }, () => rng.normal()), [B, qs.length, d]);
+      const grads = (f: () => Tensor): { y: Float32Array; g: Float32Array[] } => {
+        for (const q of Object.values(t.params)) q.grad = null;
+        const y = f();
+        sum(mul(y, cot)).backward();
+        return { y: Float32Array.from(y.data), g: ['heads.0.query', 'heads.0.key'].map((n) => Float32Array.from(t.params[n].grad!)) };
+      };
+      const got = grads(() => t.headLogits(0, qs, { embeddings: emb }));
+      const want = grads(ref);
+      const inference = noGrad(() => t.headLogits(0, qs, { embeddings: emb })).data;
+      const yScale = Math.max(...Array.from(want.y, Math.abs));
+      for (let i = 0; i < want.y.length; i++) {
+        expect(Math.abs(got.y[i] - want.y[i])).toBeLessThan(1e-5 * yScale);
+        expect(Math.abs(inference[i] - want.y[i])).toBeLessThan(1e-5 * yScale);
+      }
+      want.g.forEach((gw, k) => {
+        const gScale = Math.max(...Array.from(gw, Math.abs));
+        for (let i = 0; i < gw.length; i++) expect(Math.abs(got.g[k][i] - gw[i])).toBeLessThan(1e-4 * gScale);
+      });
+    });
+  }
+});

@@ -23,7 +23,7 @@ import {
 } from '../autograd/index.js';
 import { firstRows } from '../inputs.js';
 import { ParamCache } from './param-cache.js';
-import { kernels, genLogitsKernel, genTopkKernel } from '../kernels/index.js';
+import { kernels, genLogitsKernel, genTopkKernel, type GenLogitsOperands } from '../kernels/index.js';
 
 export interface AttentionGeneratorOptions {
   /** Generator heads (trained one after another, all used at inference). Default 1. */
@@ -172,6 +172,25 @@ export class AttentionGroupGenerator implements GroupGenerator {
     });
   }
 
+  /**
+   * Backbone embeddings E [B, d, E_in] in the factored form: the logits γ·(E_q·W_q)·(E·W_k)ᵀ are (E_q·G)·Eᵀ with
+   * G = γ·W_q·W_kᵀ [E_in, E_in] (the form gen_logits computes, with zero bias terms). Undefined when building Q and K
+   * needs fewer multiply-adds per example (E_in large against the key width, e.g. a 768-wide BERT). Reused between
+   * inference calls while W_q and W_k are unchanged.
+   */
+  private embeddingProducts(h: number, m: number): { G: Tensor; zeros: Float32Array } | undefined {
+    const [E, e, d] = [this.inputEmbedDim, this.embedDim, this.numFeatures];
+    if (m * E * (E + d) >= (m + d) * E * e + m * d * e) return undefined;
+    const Wq = this.params[`heads.${h}.query`];
+    const Wk = this.params[`heads.${h}.key`];
+    const G = this.cache.get(`emb:${h}`, [Wq, Wk], () => scale(matmulNT(Wq, Wk), this.gammaG));
+    if (this.zeros?.length !== E) this.zeros = new Float32Array(E);
+    return { G, zeros: this.zeros };
+  }
+
+  /** Zero bias operands of gen_logits for {@link embeddingProducts} (E_in values; never written). */
+  private zeros?: Float32Array;
+
   /** The last cache key of {@link factoredProducts} and what it was built from (inference repeats the same queries). */
   private lastKey?: { h: number; qs: Int32Array; key: string };
 
@@ -204,9 +223,20 @@ export class AttentionGroupGenerator implements GroupGenerator {
     const Wk = this.params[`heads.${h}.key`];
     if (src.embeddings) {
       const emb = src.embeddings;
-      const Q = matmul(indexSelect(emb, 1, qs), Wq);
-      const K = matmul(emb, Wk);
-      return scale(matmulNT(Q, K), this.gammaG);
+      const products = this.embeddingProducts(h, qs.length);
+      if (!products) {
+        const Q = matmul(indexSelect(emb, 1, qs), Wq);
+        const K = matmul(emb, Wk);
+        return scale(matmulNT(Q, K), this.gammaG);
+      }
+      const kern = isGradEnabled() ? undefined : kernels();
+      if (kern) {
+        const [B, d, p] = emb.shape;
+        const { G, zeros } = products;
+        const L = genLogitsKernel(kern, { V: emb.data, B, d, p, qs, G: G.data, aBk: zeros, Abk: zeros, abk: zeros.subarray(0, 1), abkCols: 1 });
+        return new Tensor(L, [B, qs.length, d]);
+      }
+      return matmulNT(matmul(indexSelect(emb, 1, qs), products.G), emb);
     }
     const V = src.values!;
     const [p, d, m] = [this.valueDim, this.numFeatures, qs.length];
@@ -294,18 +324,28 @@ export class AttentionGroupGenerator implements GroupGenerator {
     someInvalid: boolean,
     wantAttention: boolean,
   ): { attention?: Tensor; masks: Tensor; scales: Tensor } | undefined {
-    if (isGradEnabled() || src.embeddings || this.blurOpt || someInvalid || heads.length === 0) return undefined;
+    if (isGradEnabled() || this.blurOpt || someInvalid || heads.length === 0) return undefined;
     const h = heads[0];
     for (let i = 1; i < heads.length; i++) if (heads[i] !== h) return undefined;
     const kern = kernels();
     if (!kern) return undefined;
-    const products = this.factoredProducts(h, queries);
-    if (!products) return undefined;
-    const { G, aBk, Abk, abk } = products;
-    const [d, p, m] = [this.numFeatures, this.valueDim, queries.length];
-    // the feature values gathered from x in WebAssembly memory when the space describes them as a gather
-    const V = src.gather && src.gather.index.length === d * p ? src.gather : src.values!.data;
-    const r = genTopkKernel(kern, { V, B, d, p, qs: queries, G: G.data, aBk: aBk.data, Abk: Abk.data, abk: abk.data, abkCols: abk.shape[1] }, n, !deletion, wantAttention);
+    const [d, m] = [this.numFeatures, queries.length];
+    let operands: GenLogitsOperands;
+    if (src.embeddings) {
+      const products = this.embeddingProducts(h, m);
+      if (!products) return undefined;
+      const { G, zeros } = products;
+      operands = { V: src.embeddings.data, B, d, p: this.inputEmbedDim, qs: queries, G: G.data, aBk: zeros, Abk: zeros, abk: zeros.subarray(0, 1), abkCols: 1 };
+    } else {
+      const products = this.factoredProducts(h, queries);
+      if (!products) return undefined;
+      const { G, aBk, Abk, abk } = products;
+      const p = this.valueDim;
+      // the feature values gathered from x in WebAssembly memory when the space describes them as a gather
+      const V = src.gather && src.gather.index.length === d * p ? src.gather : src.values!.data;
+      operands = { V, B, d, p, qs: queries, G: G.data, aBk: aBk.data, Abk: Abk.data, abk: abk.data, abkCols: abk.shape[1] };
+    }
+    const r = genTopkKernel(kern, operands, n, !deletion, wantAttention);
     return { attention: r.a && new Tensor(r.a, [B, m, d]), masks: new Tensor(r.M, [B, m, d]), scales: new Tensor(r.c, [B, m]) };
   }
 }

@@ -57,8 +57,22 @@ export function sliceRows<T extends TensorData>(t: T, start: number, end: number
 export function takeRows<T extends TensorData>(t: T, rows: ArrayLike<number>): T {
   const row = sizeOf(t.shape.slice(1));
   const out = t.data instanceof Float32Array ? new Float32Array(rows.length * row) : new BigInt64Array(rows.length * row);
-  for (let i = 0; i < rows.length; i++) {
-    (out as Float32Array).set((t.data as Float32Array).subarray(rows[i] * row, (rows[i] + 1) * row), i * row);
+  if (row <= 64) {
+    // short rows (token ids, tabular rows): copied as 32-bit words (bit for bit, NaN payloads included), without a
+    // subarray object per row; int64 values as word pairs (reading them as BigInts would allocate one per element)
+    const w = t.data instanceof Float32Array ? 1 : 2;
+    const src = new Int32Array(t.data.buffer, t.data.byteOffset, t.data.length * w);
+    const dst = new Int32Array(out.buffer, 0, out.length * w);
+    const n = row * w;
+    for (let i = 0; i < rows.length; i++) {
+      const s = rows[i] * n;
+      const o = i * n;
+      for (let k = 0; k < n; k++) dst[o + k] = src[s + k];
+    }
+  } else {
+    for (let i = 0; i < rows.length; i++) {
+      (out as Float32Array).set((t.data as Float32Array).subarray(rows[i] * row, (rows[i] + 1) * row), i * row);
+    }
   }
   return { data: out, shape: [rows.length, ...t.shape.slice(1)] } as T;
 }

@@ -211,3 +211,27 @@ describe('patches fast path', () => {
     expect(() => MASKERS.zero.create({ use: 'zero' }).apply(inputs, masks, [0, 2, 0, 0], space)).toThrow(UserError);
   });
 });
+
+describe('takeRows', () => {
+  it('copies rows bit for bit (NaN payloads, int64 beyond 32 bits), short rows word by word and long rows by blocks', async () => {
+    const { takeRows } = await import('../src/tensor.js');
+    for (const width of [3, 64, 65, 200]) {
+      const n = 4;
+      const f = new Float32Array(n * width);
+      const bits = new Uint32Array(f.buffer);
+      for (let i = 0; i < bits.length; i++) bits[i] = (Math.imul(i + 1, 2654435761) >>> 0) | (i % 7 === 0 ? 0x7f800001 : 0); // some signalling NaNs
+      const ids = BigInt64Array.from({ length: n * width }, (_, i) => BigInt(i) * 3n ** 25n - 2n ** 40n);
+      const rows = [2, 0, 3, 3, 1];
+      const tf = takeRows({ data: f, shape: [n, width] }, rows);
+      const ti = takeRows({ data: ids, shape: [n, width] }, rows);
+      expect(tf.shape).toEqual([rows.length, width]);
+      const got = new Uint32Array(tf.data.buffer);
+      rows.forEach((r, i) => {
+        for (let k = 0; k < width; k++) {
+          expect(got[i * width + k]).toBe(bits[r * width + k]);
+          expect(ti.data[i * width + k]).toBe(ids[r * width + k]);
+        }
+      });
+    }
+  });
+});

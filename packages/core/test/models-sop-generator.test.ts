@@ -125,3 +125,31 @@ describe('SOP generator logits over backbone embeddings', () => {
     });
   }
 });
+
+describe('SOP generator with invalid features (padding)', () => {
+  it('never picks an invalid feature while valid ones remain; inference (bias added in place) equals the graph path', async () => {
+    const d = 10;
+    const p = 2;
+    const B = 4;
+    const rng = new Rng(11);
+    const x = Float32Array.from({ length: B * d * p }, () => rng.normal());
+    // example b has its last 2·b features invalid
+    const valid = new Float32Array(B * d).fill(1);
+    for (let b = 0; b < B; b++) for (let j = d - 2 * b; j < d; j++) valid[b * d + j] = 0;
+    const space: FeatureSpace = { ...valuesSpace(d, p), validFeatures: () => valid };
+    const inputs: Inputs = { x: { data: x, shape: [B, d * p] } };
+    const sop = new SopModel({ backbone: stub, space, masker: noMasker, task: 'classification', numOutputs: 3 }, inputs, { groups: 5, keep: 0.3, embedDim: 8, seed: 2 });
+    const gen = sop.generator;
+    const graph = await gen.generate(inputs, { groups: 5, keep: 0.3, grad: true });
+    const inference = await gen.generate(inputs, { groups: 5, keep: 0.3 });
+    expect(Array.from(inference.masks.data)).toEqual(Array.from(graph.masks.data));
+    // the graph path and the inference kernels round differently (float32 sums in another order)
+    inference.scales.data.forEach((c, i) => expect(Math.abs(c - graph.scales.data[i])).toBeLessThan(1e-6));
+    for (let b = 0; b < B; b++)
+      for (let g = 0; g < 5; g++) {
+        const row = inference.masks.data.subarray((b * 5 + g) * d, (b * 5 + g + 1) * d);
+        expect(row.reduce((a, v) => a + v, 0)).toBe(3);
+        for (let j = 0; j < d; j++) if (valid[b * d + j] === 0) expect(row[j]).toBe(0);
+      }
+  });
+});

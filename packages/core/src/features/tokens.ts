@@ -76,11 +76,13 @@ export class TokensSpace implements FeatureSpace {
     const am = inputs.attention_mask;
     if (am) {
       if (am.data.length !== out.length) throw new UserError(`features (tokens): attention_mask has ${am.data.length} values, expected ${B}×${this.length}`, 'give attention_mask shaped like input_ids');
-      for (let i = 0; i < out.length; i++) out[i] = Number(am.data[i]) !== 0 ? 1 : 0;
+      const z = zeros(am.data);
+      for (let i = 0; i < out.length; i++) if (z(i)) out[i] = 0;
     }
     const special = inputs.special_tokens_mask;
     if (special && special.data.length === out.length) {
-      for (let i = 0; i < out.length; i++) if (Number(special.data[i]) !== 0) out[i] = 0;
+      const z = zeros(special.data);
+      for (let i = 0; i < out.length; i++) if (!z(i)) out[i] = 0;
     }
     return out;
   }
@@ -97,3 +99,10 @@ export const tokensFeatures: FeatureSpaceFactory = {
     return new TokensSpace(s[1], values);
   },
 };
+
+/** i ↦ whether value i of a is 0 (int64 values read as their two 32-bit words: no BigInt allocated per value). */
+function zeros(a: Float32Array | BigInt64Array): (i: number) => boolean {
+  if (a instanceof Float32Array) return (i) => a[i] === 0;
+  const w = new Int32Array(a.buffer, a.byteOffset, a.length * 2);
+  return (i) => w[2 * i] === 0 && w[2 * i + 1] === 0;
+}

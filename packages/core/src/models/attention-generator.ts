@@ -298,11 +298,18 @@ export class AttentionGroupGenerator implements GroupGenerator {
       parts.push(this.headLogits(h, qs, src));
     }
     let logits = parts.length === 1 ? parts[0] : concat(parts, 1);
-    if (valid) {
-      const bias = new Float32Array(B * d);
-      let any = false;
-      for (let i = 0; i < bias.length; i++) if (valid[i] === 0) { bias[i] = -1e4; any = true; }
-      if (any) logits = add(logits, new Tensor(bias, [B, 1, d]));
+    if (valid && valid.some((v) => v === 0)) {
+      if (isGradEnabled()) {
+        const bias = new Float32Array(B * d);
+        for (let i = 0; i < bias.length; i++) if (valid[i] === 0) bias[i] = -1e4;
+        logits = add(logits, new Tensor(bias, [B, 1, d]));
+      } else {
+        // inference: the same sums in place (the logits are this call's own array)
+        const L = logits.data;
+        const m = L.length / (B * d);
+        for (let b = 0; b < B; b++)
+          for (let j = 0; j < d; j++) if (valid[b * d + j] === 0) for (let i = 0; i < m; i++) L[(b * m + i) * d + j] += -1e4;
+      }
     }
     if (this.blurOpt) logits = blur(logits, this.context.space.grid, this.blurOpt.kernel, this.blurOpt.sigma);
     // a = softmax over features, M = top-n of a, c = 2·Σ_top a − 1 (one fused pass per row; c carries the gradient)

@@ -44,6 +44,12 @@ import type { FeatureSpace } from '../src/feature-space.js';
 import type { Inputs } from '../src/inputs.js';
 // core must not depend on @sop/backbone-onnx; the benchmark reaches it by path
 import { OnnxBackbone } from '../../backbone-onnx/src/index.js';
+import { backboneHfModule } from '../../backbone-hf/src/index.js';
+import { createContainer } from '../src/di/container.js';
+import { coreModule } from '../src/module.js';
+import { buildPipeline, loadConfig } from '../src/config/index.js';
+import { takeRows } from '../src/tensor.js';
+import type { Masker } from '../src/masker.js';
 import { readNpy } from '../src/data/npy.js';
 
 const FIXTURES = fileURLToPath(new URL('../../../fixtures/onnx/', import.meta.url));
@@ -98,28 +104,32 @@ interface Setup {
   description: string;
   backbone: Backbone;
   space: FeatureSpace;
-  x: Float32Array;
-  rowShape: number[];
+  /** The rows to take batches from (x and any auxiliary inputs, e.g. attention_mask). */
+  inputs: Inputs;
+  /** Default: zero. */
+  masker?: Masker;
   numOutputs: number;
   groups: number;
   keep: number;
   maskBatchSize?: number;
   embedDim?: number;
+  embeddings?: 'projection' | 'backbone';
 }
 
 function rows(s: Setup, start: number, n: number): Inputs {
-  const row = s.rowShape.reduce((a, b) => a * b, 1);
-  return { x: { data: s.x.slice(start * row, (start + n) * row), shape: [n, ...s.rowShape] } };
+  const idx = Array.from({ length: n }, (_, i) => start + i);
+  return Object.fromEntries(Object.entries(s.inputs).map(([k, v]) => [k, takeRows(v, idx)])) as Inputs;
 }
 
 async function measure(s: Setup, o: { batch: number; trainBatch: number; reps: number; warmup: number; warmupMs: number }): Promise<Record<string, unknown>> {
   const bb = timed(s.backbone);
   const inputs = rows(s, 0, o.batch);
-  const sop = new SopModel({ backbone: bb, space: s.space, masker: zeroMasker, task: 'classification', numOutputs: s.numOutputs }, inputs, {
+  const sop = new SopModel({ backbone: bb, space: s.space, masker: s.masker ?? zeroMasker, task: 'classification', numOutputs: s.numOutputs }, inputs, {
     groups: s.groups,
     keep: s.keep,
     maskBatchSize: s.maskBatchSize,
     embedDim: s.embedDim,
+    embeddings: s.embeddings,
     seed: 0,
   });
   const m = sop.numGroups;
@@ -297,8 +307,7 @@ async function onnxSetups(): Promise<Setup[]> {
       description: 'fixtures/onnx/shapes-vit.onnx (OnnxBackbone), 16×16 images, 4×4 patches (d = 16), examples/shapes-vit-sop.yaml',
       backbone: vit,
       space: new PatchesSpace([1, 16, 16], [4, 4]),
-      x: Float32Array.from(shapesX.values!),
-      rowShape: [1, 16, 16],
+      inputs: { x: { data: Float32Array.from(shapesX.values!), shape: [shapesX.shape[0], 1, 16, 16] } },
       numOutputs: 4,
       groups: 16,
       keep: 0.25,
@@ -308,13 +317,32 @@ async function onnxSetups(): Promise<Setup[]> {
       description: 'fixtures/onnx/digits-cnn.onnx (OnnxBackbone), 8×8 digits, 2×2 patches (d = 16), examples/digits-cnn-sop.yaml',
       backbone: cnn,
       space: new PatchesSpace([1, 8, 8], [2, 2]),
-      x: dx,
-      rowShape: [1, 8, 8],
+      inputs: { x: { data: dx, shape: [dx.length / 64, 1, 8, 8] } },
       numOutputs: 10,
       groups: 16,
       keep: 0.25,
     },
   ];
+}
+
+/** The bundled tiny BERT (transformers.js) as examples/text-hf-sop.yaml builds it: tokens, attention masker, backbone embeddings. */
+async function tinyBertSetup(): Promise<Setup> {
+  const config = fileURLToPath(new URL('../../../examples/text-hf-sop.yaml', import.meta.url));
+  const container = await createContainer([coreModule, backboneHfModule]);
+  const pipeline = await buildPipeline(container, loadConfig(config));
+  const model = pipeline.config.model as { groups: number; keep: number };
+  return {
+    name: 'tiny-bert',
+    description: 'fixtures/hf/tiny-bert (transformers.js, HfBackbone), 16 tokens, attention masker, backbone embeddings, examples/text-hf-sop.yaml',
+    backbone: pipeline.backbone,
+    space: pipeline.space,
+    masker: pipeline.masker,
+    inputs: pipeline.dataset.test.inputs,
+    numOutputs: pipeline.dataset.numOutputs,
+    groups: model.groups,
+    keep: model.keep,
+    embeddings: 'backbone',
+  };
 }
 
 function mlpSetup(): Setup {
@@ -331,8 +359,7 @@ function mlpSetup(): Setup {
     description: `frozen MLP ${d}→${hidden.join('→')}→${C} (in-core), columns, projection embeddings (32-d)`,
     backbone: mlp,
     space: new ColumnsSpace([d]),
-    x,
-    rowShape: [d],
+    inputs: { x: { data: x, shape: [64, d] } },
     numOutputs: C,
     groups: 20,
     keep: 0.2,
@@ -346,7 +373,7 @@ export async function run(): Promise<Record<string, unknown>> {
   const reps = Number(process.env.SOP_BENCH_REPS ?? 41);
   const only = process.env.SOP_BENCH_ONLY?.split(',');
   const warmupMs = Number(process.env.SOP_BENCH_WARMUP_MS ?? 2000);
-  const setups = [...(await onnxSetups()), mlpSetup()].filter((s) => !only || only.includes(s.name));
+  const setups = [...(await onnxSetups()), await tinyBertSetup(), mlpSetup()].filter((s) => !only || only.includes(s.name));
   for (const s of setups) {
     out[s.name] = await measure(s, { batch: 32, trainBatch: 16, reps, warmup: 3, warmupMs });
     await s.backbone.dispose?.();

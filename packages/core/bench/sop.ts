@@ -44,7 +44,7 @@ import type { FeatureSpace } from '../src/feature-space.js';
 import type { Inputs } from '../src/inputs.js';
 // core must not depend on @sop/backbone-onnx; the benchmark reaches it by path
 import { OnnxBackbone } from '../../backbone-onnx/src/index.js';
-import { backboneHfModule } from '../../backbone-hf/src/index.js';
+import { HfBackbone, backboneHfModule } from '../../backbone-hf/src/index.js';
 import { createContainer } from '../src/di/container.js';
 import { coreModule } from '../src/module.js';
 import { buildPipeline, loadConfig } from '../src/config/index.js';
@@ -330,7 +330,7 @@ async function tinyBertSetup(): Promise<Setup> {
   const config = fileURLToPath(new URL('../../../examples/text-hf-sop.yaml', import.meta.url));
   const container = await createContainer([coreModule, backboneHfModule]);
   const pipeline = await buildPipeline(container, loadConfig(config));
-  const model = pipeline.config.model as { groups: number; keep: number };
+  const model = pipeline.config.model as unknown as { groups: number; keep: number };
   return {
     name: 'tiny-bert',
     description: 'fixtures/hf/tiny-bert (transformers.js, HfBackbone), 16 tokens, attention masker, backbone embeddings, examples/text-hf-sop.yaml',
@@ -342,6 +342,24 @@ async function tinyBertSetup(): Promise<Setup> {
     groups: model.groups,
     keep: model.keep,
     embeddings: 'backbone',
+  };
+}
+
+/** The bundled transformers.js tiny ViT (32×32 RGB, 8×8 patches) on random pixel values, SOP's default projection embeddings. */
+async function tinyVitSetup(): Promise<Setup> {
+  const dir = fileURLToPath(new URL('../../../fixtures/hf/tiny-vit', import.meta.url));
+  const backbone = await HfBackbone.load({ use: 'hf', path: dir, baseDir: '/', hidden: 'encoder_output' });
+  const rng = new Rng(3);
+  const x = Float32Array.from({ length: 64 * 3 * 32 * 32 }, () => rng.next() * 2 - 1);
+  return {
+    name: 'tiny-vit',
+    description: 'fixtures/hf/tiny-vit (transformers.js, HfBackbone), 32×32 RGB, 4×4-pixel patches (d = 64), random pixels',
+    backbone,
+    space: new PatchesSpace([3, 32, 32], [4, 4]),
+    inputs: { x: { data: x, shape: [64, 3, 32, 32] } },
+    numOutputs: 3,
+    groups: 16,
+    keep: 0.25,
   };
 }
 
@@ -373,7 +391,7 @@ export async function run(): Promise<Record<string, unknown>> {
   const reps = Number(process.env.SOP_BENCH_REPS ?? 41);
   const only = process.env.SOP_BENCH_ONLY?.split(',');
   const warmupMs = Number(process.env.SOP_BENCH_WARMUP_MS ?? 2000);
-  const setups = [...(await onnxSetups()), await tinyBertSetup(), mlpSetup()].filter((s) => !only || only.includes(s.name));
+  const setups = [...(await onnxSetups()), await tinyBertSetup(), await tinyVitSetup(), mlpSetup()].filter((s) => !only || only.includes(s.name));
   for (const s of setups) {
     out[s.name] = await measure(s, { batch: 32, trainBatch: 16, reps, warmup: 3, warmupMs });
     await s.backbone.dispose?.();

@@ -345,7 +345,7 @@ async function tinyBertSetup(): Promise<Setup> {
   };
 }
 
-/** The bundled transformers.js tiny ViT (32×32 RGB, 8×8 patches) on random pixel values, SOP's default projection embeddings. */
+/** The bundled transformers.js tiny ViT (32×32 RGB, its own 8×8 patches as the features) on random pixel values, SOP's default projection embeddings. */
 async function tinyVitSetup(): Promise<Setup> {
   const dir = fileURLToPath(new URL('../../../fixtures/hf/tiny-vit', import.meta.url));
   const backbone = await HfBackbone.load({ use: 'hf', path: dir, baseDir: '/', hidden: 'encoder_output' });
@@ -353,9 +353,9 @@ async function tinyVitSetup(): Promise<Setup> {
   const x = Float32Array.from({ length: 64 * 3 * 32 * 32 }, () => rng.next() * 2 - 1);
   return {
     name: 'tiny-vit',
-    description: 'fixtures/hf/tiny-vit (transformers.js, HfBackbone), 32×32 RGB, 4×4-pixel patches (d = 64), random pixels',
+    description: 'fixtures/hf/tiny-vit (transformers.js, HfBackbone), 32×32 RGB, its own 8×8-pixel patches (d = 16), random pixels',
     backbone,
-    space: new PatchesSpace([3, 32, 32], [4, 4]),
+    space: new PatchesSpace([3, 32, 32], [8, 8]),
     inputs: { x: { data: x, shape: [64, 3, 32, 32] } },
     numOutputs: 3,
     groups: 16,

@@ -54,6 +54,11 @@ export function sliceRows<T extends TensorData>(t: T, start: number, end: number
 }
 
 /** Pick rows by index along the first axis (copy). */
+/** The int64 values of a as pairs of int32 words, in the same memory (no BigInt allocated per value when read). */
+export function int64Words(a: BigInt64Array): Int32Array {
+  return new Int32Array(a.buffer, a.byteOffset, a.length * 2);
+}
+
 export function takeRows<T extends TensorData>(t: T, rows: ArrayLike<number>): T {
   const row = sizeOf(t.shape.slice(1));
   const out = t.data instanceof Float32Array ? new Float32Array(rows.length * row) : new BigInt64Array(rows.length * row);
@@ -61,8 +66,8 @@ export function takeRows<T extends TensorData>(t: T, rows: ArrayLike<number>): T
     // short rows (token ids, tabular rows): copied as 32-bit words (bit for bit, NaN payloads included), without a
     // subarray object per row; int64 values as word pairs (reading them as BigInts would allocate one per element)
     const w = t.data instanceof Float32Array ? 1 : 2;
-    const src = new Int32Array(t.data.buffer, t.data.byteOffset, t.data.length * w);
-    const dst = new Int32Array(out.buffer, 0, out.length * w);
+    const src = t.data instanceof Float32Array ? new Int32Array(t.data.buffer, t.data.byteOffset, t.data.length) : int64Words(t.data);
+    const dst = out instanceof Float32Array ? new Int32Array(out.buffer) : int64Words(out);
     const n = row * w;
     for (let i = 0; i < rows.length; i++) {
       const s = rows[i] * n;

@@ -1,7 +1,7 @@
 import type { FeatureSpace, FeatureSpaceFactory } from '../feature-space.js';
 import type { Inputs } from '../inputs.js';
 import { UserError } from '../errors.js';
-import type { FloatTensor } from '../tensor.js';
+import { int64Words, type FloatTensor } from '../tensor.js';
 import { checkMasks, floatValues } from './common.js';
 
 export type TokenValues = 'zeros' | 'ids';
@@ -103,6 +103,6 @@ export const tokensFeatures: FeatureSpaceFactory = {
 /** i ↦ whether value i of a is 0 (int64 values read as their two 32-bit words: no BigInt allocated per value). */
 function zeros(a: Float32Array | BigInt64Array): (i: number) => boolean {
   if (a instanceof Float32Array) return (i) => a[i] === 0;
-  const w = new Int32Array(a.buffer, a.byteOffset, a.length * 2);
+  const w = int64Words(a);
   return (i) => w[2 * i] === 0 && w[2 * i + 1] === 0;
 }

@@ -2,7 +2,7 @@ import type { FeatureSpace } from '../feature-space.js';
 import type { Inputs } from '../inputs.js';
 import type { Masker, MaskerFactory, MaskerOptions } from '../masker.js';
 import { UserError } from '../errors.js';
-import { takeRows, type TensorData } from '../tensor.js';
+import { int64Words, takeRows, type TensorData } from '../tensor.js';
 import { takeAux } from './common.js';
 
 export interface TokenMaskerOptions {
@@ -20,11 +20,6 @@ export interface TokenMaskerOptions {
 
 /** Whether int64 values are stored low word first (then an int64 that fits in int32 reads as (value, sign words)). */
 const LITTLE_ENDIAN = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1;
-
-/** The int64 values of a as pairs of int32 words (the same memory). */
-function words(a: BigInt64Array): Int32Array {
-  return new Int32Array(a.buffer, a.byteOffset, a.length * 2);
-}
 
 function int64(t: TensorData | undefined, what: string): BigInt64Array | undefined {
   if (!t) return undefined;
@@ -73,11 +68,11 @@ export class TokenMasker implements Masker {
     const specialIds = this.options.specialIds;
     if (LITTLE_ENDIAN && specialIds.every((v) => v === (v | 0)) && (replace === undefined || replace <= 0x7fffffffn)) {
       // int64 words read as int32 pairs (lo, hi): no BigInt per element (each one would allocate)
-      const id32 = words(ids);
-      const am32 = words(am);
-      const amSrc32 = amSrc && words(amSrc);
-      const stm32 = stm && words(stm);
-      const tt32 = ttSrc && words(ttSrc);
+      const id32 = int64Words(ids);
+      const am32 = int64Words(am);
+      const amSrc32 = amSrc && int64Words(amSrc);
+      const stm32 = stm && int64Words(stm);
+      const tt32 = ttSrc && int64Words(ttSrc);
       const special = new Set(specialIds);
       const rep = replace === undefined ? -1 : Number(replace);
       for (let r = 0; r < R; r++) {

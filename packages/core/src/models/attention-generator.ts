@@ -178,14 +178,20 @@ export class AttentionGroupGenerator implements GroupGenerator {
    * needs fewer multiply-adds per example (E_in large against the key width, e.g. a 768-wide BERT). Reused between
    * inference calls while W_q and W_k are unchanged.
    */
-  private embeddingProducts(h: number, m: number): { G: Tensor; zeros: Float32Array } | undefined {
+  private embeddingProducts(h: number, m: number): { G: Tensor; operands: (emb: Tensor, qs: Int32Array) => GenLogitsOperands } | undefined {
     const [E, e, d] = [this.inputEmbedDim, this.embedDim, this.numFeatures];
     if (m * E * (E + d) >= (m + d) * E * e + m * d * e) return undefined;
     const Wq = this.params[`heads.${h}.query`];
     const Wk = this.params[`heads.${h}.key`];
     const G = this.cache.get(`emb:${h}`, [Wq, Wk], () => scale(matmulNT(Wq, Wk), this.gammaG));
     if (this.zeros?.length !== E) this.zeros = new Float32Array(E);
-    return { G, zeros: this.zeros };
+    const zeros = this.zeros;
+    // gen_logits' operands for embeddings emb [B, d, E_in]: V = emb, p = E_in, and zero bias terms
+    const operands = (emb: Tensor, qs: Int32Array): GenLogitsOperands => {
+      const [B, dd, p] = emb.shape;
+      return { V: emb.data, B, d: dd, p, qs, G: G.data, aBk: zeros, Abk: zeros, abk: zeros.subarray(0, 1), abkCols: 1 };
+    };
+    return { G, operands };
   }
 
   /** Zero bias operands of gen_logits for {@link embeddingProducts} (E_in values; never written). */
@@ -230,12 +236,7 @@ export class AttentionGroupGenerator implements GroupGenerator {
         return scale(matmulNT(Q, K), this.gammaG);
       }
       const kern = isGradEnabled() ? undefined : kernels();
-      if (kern) {
-        const [B, d, p] = emb.shape;
-        const { G, zeros } = products;
-        const L = genLogitsKernel(kern, { V: emb.data, B, d, p, qs, G: G.data, aBk: zeros, Abk: zeros, abk: zeros.subarray(0, 1), abkCols: 1 });
-        return new Tensor(L, [B, qs.length, d]);
-      }
+      if (kern) return new Tensor(genLogitsKernel(kern, products.operands(emb, qs)), [emb.shape[0], qs.length, emb.shape[1]]);
       return matmulNT(matmul(indexSelect(emb, 1, qs), products.G), emb);
     }
     const V = src.values!;
@@ -286,7 +287,8 @@ export class AttentionGroupGenerator implements GroupGenerator {
     const d = this.numFeatures;
     const B = inputs.x.shape[0];
     const valid = this.context.space.validFeatures?.(inputs);
-    const fused = this.fusedInference(src, heads, queries, n, deletion, B, !!valid && valid.some((v) => v === 0), wantAttention);
+    const someInvalid = !!valid && valid.some((v) => v === 0);
+    const fused = this.fusedInference(src, heads, queries, n, deletion, B, someInvalid, wantAttention);
     if (fused) return fused;
     const parts: Tensor[] = [];
     for (let h = 0; h < this.numHeads; h++) {
@@ -298,7 +300,7 @@ export class AttentionGroupGenerator implements GroupGenerator {
       parts.push(this.headLogits(h, qs, src));
     }
     let logits = parts.length === 1 ? parts[0] : concat(parts, 1);
-    if (valid && valid.some((v) => v === 0)) {
+    if (valid && someInvalid) {
       if (isGradEnabled()) {
         const bias = new Float32Array(B * d);
         for (let i = 0; i < bias.length; i++) if (valid[i] === 0) bias[i] = -1e4;
@@ -341,8 +343,7 @@ export class AttentionGroupGenerator implements GroupGenerator {
     if (src.embeddings) {
       const products = this.embeddingProducts(h, m);
       if (!products) return undefined;
-      const { G, zeros } = products;
-      operands = { V: src.embeddings.data, B, d, p: this.inputEmbedDim, qs: queries, G: G.data, aBk: zeros, Abk: zeros, abk: zeros.subarray(0, 1), abkCols: 1 };
+      operands = products.operands(src.embeddings, queries);
     } else {
       const products = this.factoredProducts(h, queries);
       if (!products) return undefined;

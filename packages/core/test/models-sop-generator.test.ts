@@ -153,3 +153,36 @@ describe('SOP generator with invalid features (padding)', () => {
       }
   });
 });
+
+describe('SOP generator inference in one kernel call, E/Q/K form', () => {
+  for (const pos of [true, false]) {
+    it(`projection embeddings built in the kernel's memory (position embedding ${pos}): masks, scales and attention equal the graph path's`, async () => {
+      const { kernels } = await import('../src/kernels/index.js');
+      const { vi } = await import('vitest');
+      const [d, p, e, B] = [6, 20, 4, 3];
+      const { internals } = setup(d, p, e, pos);
+      const gen = internals as unknown as Internals & import('../src/group-generator.js').GroupGenerator;
+      const rng = new Rng(7);
+      const inputs: Inputs = { x: { data: Float32Array.from({ length: B * d * p }, () => rng.normal()), shape: [B, d * p] } };
+      const spy = vi.spyOn(internals, 'headLogits');
+      const fused = await gen.generate(inputs, { groups: 4, keep: 0.5 });
+      // with the kernels, one call: no per-head logits through the general path
+      if (kernels()) expect(spy).not.toHaveBeenCalled();
+      else expect(spy).toHaveBeenCalled();
+      const graph = await gen.generate(inputs, { groups: 4, keep: 0.5, grad: true });
+      spy.mockRestore();
+      expect(Array.from(fused.masks.data)).toEqual(Array.from(graph.masks.data));
+      fused.scales.data.forEach((c, i) => expect(Math.abs(c - graph.scales.data[i])).toBeLessThan(1e-6));
+      fused.attention!.data.forEach((a, i) => expect(Math.abs(a - graph.attention!.data[i])).toBeLessThan(1e-6));
+      // the reference logits' softmax, in float64
+      const L = reference(internals, new Tensor(inputs.x.data as Float32Array, [B, d, p]), (await gen.generate(inputs, { groups: 4, keep: 0.5 })).queries).data;
+      for (let r = 0; r < L.length / d; r++) {
+        const row = Array.from(L.subarray(r * d, (r + 1) * d));
+        const mx = Math.max(...row);
+        const ex = row.map((v) => Math.exp(v - mx));
+        const s = ex.reduce((a, v) => a + v, 0);
+        ex.forEach((v, j) => expect(Math.abs(v / s - fused.attention!.data[r * d + j])).toBeLessThan(1e-5));
+      }
+    });
+  }
+});

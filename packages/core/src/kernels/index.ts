@@ -146,12 +146,32 @@ export function matmulPaddedKernel(k: Kernels, X: Float32Array, n: number, kk: n
   out.set(k.f32(pY, n * C), offset);
 }
 
+/**
+ * Feature values [B, d, w], or how to gather them from rows of x (see FeatureSpace.featureValueIndex: V[b, t] =
+ * index[t] ≥ 0 ? x[b·row + index[t]] : 0), which the kernel then does in WebAssembly memory.
+ */
+export type FeatureValues = Float32Array | { x: Float32Array; index: Int32Array };
+
+/**
+ * Projection embeddings E = V·W + bias (+ pos per feature) [B, d, p] of raw feature values V [B, d, w], built in
+ * WebAssembly memory by dense_rows (the bits of the op-by-op gemm and add for w ≤ 1024), then the position embedding
+ * added per feature row.
+ */
+export interface ProjectedValues {
+  values: FeatureValues;
+  /** w: raw values per feature. */
+  width: number;
+  /** [w, p] row-major. */
+  W: Float32Array;
+  /** [p]. */
+  bias: Float32Array;
+  /** [d, p]. */
+  pos?: Float32Array;
+}
+
 export interface GenLogitsOperands {
-  /**
-   * Feature values [B, d, p], or how to gather them from rows of x (see FeatureSpace.featureValueIndex: V[b, t] =
-   * index[t] ≥ 0 ? x[b·row + index[t]] : 0), which the kernel then does in WebAssembly memory.
-   */
-  V: Float32Array | { x: Float32Array; index: Int32Array };
+  /** Feature values [B, d, p] (see {@link FeatureValues}), or embeddings projected from raw values in the kernel's memory. */
+  V: FeatureValues | { project: ProjectedValues };
   B: number;
   d: number;
   p: number;
@@ -168,19 +188,38 @@ export interface GenLogitsOperands {
   abkCols: number;
 }
 
+/** Feature values into the arena (gathered there from x when given as a gather); returns their address. */
+function putValues(k: Kernels, V: FeatureValues, B: number): number {
+  if (V instanceof Float32Array) return k.put(V);
+  const { x, index } = V;
+  const px = k.put(x);
+  const pI = k.put(index);
+  const pV = k.alloc(B * index.length * 4);
+  k.exports.gather_rows(px, B, B === 0 ? 0 : x.length / B, pI, index.length, pV);
+  return pV;
+}
+
 /** Copy the generator's operands into the arena (after reset) with room for the logits and the work buffer. */
 function putGenerator(k: Kernels, o: GenLogitsOperands): number[] {
   const m = o.qs.length;
   const { B, d, p } = o;
   let pV: number;
-  if (o.V instanceof Float32Array) pV = k.put(o.V);
-  else {
-    const { x, index } = o.V;
-    const px = k.put(x);
-    const pI = k.put(index);
-    pV = k.alloc(B * index.length * 4);
-    k.exports.gather_rows(px, B, B === 0 ? 0 : x.length / B, pI, index.length, pV);
-  }
+  if ('project' in o.V) {
+    const pr = o.V.project;
+    const pRaw = putValues(k, pr.values, B);
+    // dense_rows reads W and the bias 12 floats past their ends
+    const pW = k.alloc(pr.W.byteLength + 48);
+    k.f32(pW, pr.W.length).set(pr.W);
+    const pb = k.alloc(pr.bias.byteLength + 48);
+    k.f32(pb, p).set(pr.bias);
+    pV = k.alloc(B * d * p * 4);
+    k.exports.dense_rows(pRaw, B * d, pr.width, pW, p, pb, 0, pV);
+    if (pr.pos) {
+      const E = k.f32(pV, B * d * p);
+      const pos = pr.pos;
+      for (let o0 = 0; o0 < E.length; o0 += pos.length) for (let t = 0; t < pos.length; t++) E[o0 + t] += pos[t];
+    }
+  } else pV = putValues(k, o.V, B);
   const pQ = k.put(o.qs);
   const pG = k.put(o.G);
   const pa = k.put(o.aBk);

@@ -178,7 +178,7 @@ export class AttentionGroupGenerator implements GroupGenerator {
    * needs fewer multiply-adds per example (E_in large against the key width, e.g. a 768-wide BERT). Reused between
    * inference calls while W_q and W_k are unchanged.
    */
-  private embeddingProducts(h: number, m: number): { G: Tensor; operands: (emb: Tensor, qs: Int32Array) => GenLogitsOperands } | undefined {
+  private embeddingProducts(h: number, m: number): { G: Tensor; operands: (emb: Tensor | GenLogitsOperands['V'], qs: Int32Array, B?: number) => GenLogitsOperands } | undefined {
     const [E, e, d] = [this.inputEmbedDim, this.embedDim, this.numFeatures];
     if (m * E * (E + d) >= (m + d) * E * e + m * d * e) return undefined;
     const Wq = this.params[`heads.${h}.query`];
@@ -186,10 +186,12 @@ export class AttentionGroupGenerator implements GroupGenerator {
     const G = this.cache.get(`emb:${h}`, [Wq, Wk], () => scale(matmulNT(Wq, Wk), this.gammaG));
     if (this.zeros?.length !== E) this.zeros = new Float32Array(E);
     const zeros = this.zeros;
-    // gen_logits' operands for embeddings emb [B, d, E_in]: V = emb, p = E_in, and zero bias terms
-    const operands = (emb: Tensor, qs: Int32Array): GenLogitsOperands => {
-      const [B, dd, p] = emb.shape;
-      return { V: emb.data, B, d: dd, p, qs, G: G.data, aBk: zeros, Abk: zeros, abk: zeros.subarray(0, 1), abkCols: 1 };
+    // gen_logits' operands for embeddings emb [B, d, E_in] (or B examples' projection embeddings, built by the kernel):
+    // V = emb, p = E_in, and zero bias terms
+    const operands = (emb: Tensor | GenLogitsOperands['V'], qs: Int32Array, B = 0): GenLogitsOperands => {
+      const common = { p: E, qs, G: G.data, aBk: zeros, Abk: zeros, abk: zeros.subarray(0, 1), abkCols: 1 };
+      if (emb instanceof Tensor) return { ...common, V: emb.data, B: emb.shape[0], d: emb.shape[1] };
+      return { ...common, V: emb, B, d };
     };
     return { G, operands };
   }
@@ -346,12 +348,20 @@ export class AttentionGroupGenerator implements GroupGenerator {
       operands = products.operands(src.embeddings, queries);
     } else {
       const products = this.factoredProducts(h, queries);
-      if (!products) return undefined;
-      const { G, aBk, Abk, abk } = products;
       const p = this.valueDim;
       // the feature values gathered from x in WebAssembly memory when the space describes them as a gather
       const V = src.gather && src.gather.index.length === d * p ? src.gather : src.values!.data;
-      operands = { V, B, d, p, qs: queries, G: G.data, aBk: aBk.data, Abk: Abk.data, abk: abk.data, abkCols: abk.shape[1] };
+      if (products) {
+        const { G, aBk, Abk, abk } = products;
+        operands = { V, B, d, p, qs: queries, G: G.data, aBk: aBk.data, Abk: Abk.data, abk: abk.data, abkCols: abk.shape[1] };
+      } else {
+        // the E/Q/K form: E = V·W_p + bias + pos built in the kernel's memory, then the logits over E as over backbone
+        // embeddings (the general path's gemm, adds and gen_logits, in one call)
+        const emb = this.embeddingProducts(h, m);
+        if (!emb) return undefined;
+        const [W, bias, pos] = [this.params['proj.weight'], this.params['proj.bias'], this.params['pos']];
+        operands = emb.operands({ project: { values: V, width: p, W: W.data, bias: bias.data, pos: pos?.data } }, queries, B);
+      }
     }
     const r = genTopkKernel(kern, operands, n, !deletion, wantAttention);
     return { attention: r.a && new Tensor(r.a, [B, m, d]), masks: new Tensor(r.M, [B, m, d]), scales: new Tensor(r.c, [B, m]) };

@@ -12,6 +12,7 @@ import {
   topkMaskKernel,
   sparsemaxKernel,
   maskRowsKernel,
+  KernelBuffer,
   matmulRowsKernel,
   genLogitsKernel,
   genTopkKernel,
@@ -425,6 +426,32 @@ describe('WebAssembly kernels', () => {
     const k = K();
     const out = maskRowsKernel(k, Float32Array.from([1, 2, 3, 4]), Int32Array.from([1, 0]), Float32Array.from([1, 0, 0, 1]), 2, Int32Array.from([0, 1]), 1, undefined, new Float32Array(4));
     expect(Array.from(out)).toEqual([3, 0, 0, 2]);
+  });
+
+  itK('masked rows written in place into a kernel buffer: the values of the shared-instance path; a call that grows its memory returns the view to use', () => {
+    const k = K();
+    const rng = new Rng(29);
+    const space = new PatchesSpace([3, 8, 8], [4, 4]);
+    const d = space.numFeatures;
+    const rows = Int32Array.from([1, 0, 2, 2, 1]);
+    const masks = new Float32Array(rows.length * d).map((_, i) => (i % 3 === 0 ? 1 : i % 4 === 1 ? 0.5 : 0));
+    const n = rows.length * 3 * 64;
+    const kb = KernelBuffer.create()!;
+    for (const [B, base] of [[3, undefined], [3, new Float32Array(192).map((_, i) => Math.cos(i))], [40000, undefined]] as const) {
+      // B = 40000: x (30 MB) does not fit in the buffer instance's memory, which grows during the call
+      const x = new Float32Array(B * 192).map((_, i) => (i < 3 * 192 ? rng.normal() : 0));
+      const want = maskRowsKernel(k, x, rows, masks, d, space.pixelFeature, 3, base, new Float32Array(n));
+      const view = kb.view(n).fill(NaN);
+      const got = maskRowsKernel(k, x, rows, masks, d, space.pixelFeature, 3, base, view);
+      expect(KernelBuffer.owning(got, n)).toBe(kb);
+      expect(Array.from(got)).toEqual(Array.from(want));
+      if (B > 3) expect(view.length).toBe(0); // the old view was detached by the growth
+      else expect(got.buffer === view.buffer && got.byteOffset === view.byteOffset).toBe(true);
+      expect(Array.from(kb.view(n))).toEqual(Array.from(want));
+    }
+    // a plain array (or a view beyond the buffer) is not owned: written through the shared instance as before
+    expect(KernelBuffer.owning(new Float32Array(n), n)).toBeUndefined();
+    expect(KernelBuffer.owning(kb.view(n), n + 1)).toBeUndefined();
   });
 
   itK('row products: float32 products accumulated over k in order, bit for bit, for every column count up to 17', () => {

@@ -109,6 +109,41 @@ describe('SOP reuse between inference calls', () => {
     }
   });
 
+  it('with the kernels, masked patch rows reach the backbone in kernel memory (written in place), whole and chunk by chunk, with the predictions of copies', async () => {
+    const { KernelBuffer, kernels } = await import('../src/kernels/index.js');
+    const space = new PatchesSpace([3, 8, 8], [4, 4]);
+    const rng = new Rng(5);
+    const inputs: Inputs = { x: { data: new Float32Array(6 * 192).map(() => rng.normal()), shape: [6, 3, 8, 8] } };
+    const mlp = new MlpBackbone({ inputDim: 192, outputDim: 3, hidden: [8], seed: 1 });
+    mlp.setTrainable(false);
+    let inKernelMemory = 0;
+    let calls = 0;
+    const flat = (inp: Inputs): Inputs => ({ x: { data: inp.x.data, shape: [inp.x.shape[0], 192] } });
+    const seen = { ...mlp, name: mlp.name, info: mlp.info, capabilities: mlp.capabilities, forward: (inp: Inputs, o?: object) => {
+      calls++;
+      if (KernelBuffer.owning(inp.x.data as Float32Array, inp.x.data.length)) inKernelMemory++;
+      return mlp.forward(flat(inp), o);
+    } };
+    const copies = { ...seen, forward: (inp: Inputs, o?: object) => mlp.forward(flat({ x: { data: (inp.x.data as Float32Array).slice(), shape: inp.x.shape } }), o) };
+    const opts = { groups: 4, keep: 0.25, maskBatchSize: 5, selectorKeys: 'output' as const, seed: 2 };
+    const sop = new SopModel({ backbone: seen, space, masker: zeroMasker, task: 'classification', numOutputs: 3 }, inputs, opts);
+    const ref = new SopModel({ backbone: copies, space, masker: zeroMasker, task: 'classification', numOutputs: 3 }, inputs, opts);
+    const want = await ref.predict(inputs);
+    const prev = sopLimits.maskAllFloats;
+    try {
+      for (const limit of [prev, 0]) {
+        sopLimits.maskAllFloats = limit; // 0: chunk by chunk (5 rows per masker call)
+        [inKernelMemory, calls] = [0, 0];
+        const got = await sop.predict(inputs);
+        expect(calls).toBe(5);
+        expect(inKernelMemory).toBe(kernels() ? calls : 0);
+        for (const k of ['output', 'masks', 'weights', 'groupOutputs'] as const) expect(Array.from(got[k])).toEqual(Array.from(want[k]));
+      }
+    } finally {
+      sopLimits.maskAllFloats = prev;
+    }
+  });
+
   it('masking all rows up front and chunk by chunk give the same predictions', async () => {
     const { sop, inputs } = model();
     const whole = await sop.predict(inputs);

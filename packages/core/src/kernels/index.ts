@@ -98,6 +98,16 @@ export function maskRowsKernel(
   out: Float32Array,
 ): Float32Array {
   const hw = map.length;
+  const owner = KernelBuffer.owning(out, rows.length * C * hw);
+  if (owner) {
+    // `out` is a kernel buffer: the rows are written where they are read, in that buffer's own module instance
+    const kb = owner.arena;
+    const pO = out.byteOffset;
+    kb.reset();
+    const args = [kb.put(x), kb.put(rows), rows.length, kb.put(masks), d, kb.put(map), hw, C, base ? kb.put(base) : 0, pO, kb.alloc(9 * hw + 32)] as const;
+    kb.exports.mask_rows(...args);
+    return owner.renew(pO, rows.length * C * hw);
+  }
   k.reset();
   const pX = k.put(x);
   const pR = k.put(rows);
@@ -108,6 +118,53 @@ export function maskRowsKernel(
   const pE = k.alloc(9 * hw + 32);
   k.exports.mask_rows(pX, pR, rows.length, pMk, d, pMap, hw, C, pB, pO, pE);
   return k.read(pO, rows.length * C * hw, out);
+}
+
+/**
+ * A float buffer in a kernel module instance of its own. {@link maskRowsKernel} given a view of it as `out` writes
+ * the masked rows in place there (instead of in the shared instance, then copying them out): the caller hands them
+ * on (e.g. to a backbone) without a copy. Nothing else runs in that instance, so the view stays valid while its
+ * owner uses it, until the next kernel call on it: that call may grow the memory (detaching older views) and returns
+ * the view to use instead; {@link view} gives the current one.
+ */
+export class KernelBuffer {
+  private ptr = 0;
+  private capacity = 0;
+  /** Kernel buffers by their instance's current memory (renewed when it grows). */
+  private static readonly byMemory = new WeakMap<ArrayBuffer, KernelBuffer>();
+
+  private constructor(readonly arena: Kernels) {}
+
+  /** A new buffer, or null without the kernels (no WebAssembly SIMD, SOP_WASM=0, or switched off). */
+  static create(): KernelBuffer | null {
+    if (!kernels()) return null;
+    const arena = instantiateWasm<KernelExports>(KERNELS_WASM_BASE64);
+    return arena && new KernelBuffer(arena);
+  }
+
+  /** The buffer whose current view holds all n values of `out`, if any. */
+  static owning(out: Float32Array, n: number): KernelBuffer | undefined {
+    const kb = KernelBuffer.byMemory.get(out.buffer as ArrayBuffer);
+    return kb && out.byteOffset >= kb.ptr && out.byteOffset + n * 4 <= kb.ptr + kb.capacity * 4 ? kb : undefined;
+  }
+
+  /** A view of n floats of the buffer (grown when needed; contents unspecified). */
+  view(n: number): Float32Array {
+    if (n > this.capacity) {
+      this.arena.resetAll();
+      this.ptr = this.arena.alloc(n * 4);
+      this.arena.keepAllocated();
+      this.capacity = n;
+    }
+    return this.renew(this.ptr, n);
+  }
+
+  /** A view of n floats at offset p of the instance's current memory (recorded as this buffer's). */
+  renew(p: number, n: number): Float32Array {
+    const v = this.arena.f32(p, n);
+    KernelBuffer.byMemory.set(v.buffer as ArrayBuffer, this);
+    return v;
+  }
 }
 
 /** Row-major product Y [n, C] = X [n, kk] · W [kk, C]. */

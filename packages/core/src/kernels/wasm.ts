@@ -4,7 +4,8 @@
  * `SOP_WASM=0` forces the JavaScript paths) and a bump arena over the module's memory.
  *
  * Memory: each wrapper call starts with `reset()`, copies its operands above `__heap_base` (`put`), runs the kernel and
- * copies the results out (`read`), so no view into the module's memory escapes (growing the memory detaches views).
+ * copies the results out (`read`), so no view into the module's memory escapes (growing the memory detaches views);
+ * the one exception is a `KernelBuffer` (kernels/index.ts), an instance of its own whose owner holds views of it.
  * The modules are built from C by `tools/wasm/build-kernels.mjs` (clang, wasm32, -msimd128, no libc).
  */
 
@@ -45,6 +46,12 @@ export class WasmArena<E extends WasmArenaExports = WasmArenaExports> {
   /** Keep everything allocated so far for the arena's lifetime (e.g. weights copied in once): `reset` returns here. */
   keepAllocated(): void {
     this.base = this.top;
+  }
+
+  /** Free everything, including what {@link keepAllocated} kept. */
+  resetAll(): void {
+    this.base = (this.exports.__heap_base.value + 15) & ~15;
+    this.top = this.base;
   }
 
   /** Reserve `bytes` (16-byte aligned), growing the memory when needed; returns the offset. */

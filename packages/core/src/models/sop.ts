@@ -12,7 +12,7 @@ import type { GroupGenerator, GroupGeneratorFactory } from '../group-generator.j
 import type { GroupSelector, GroupSelectorFactory } from '../group-selector.js';
 import { AttentionGroupGenerator, attentionGeneratorFactory, checkInt } from './attention-generator.js';
 import { SparsemaxGroupSelector, sparsemaxSelectorFactory, type ChunkedSelect } from './sparsemax-selector.js';
-import { kernels, sopCombineKernel, uninitF32, type SelectCombined } from '../kernels/index.js';
+import { KernelBuffer, kernels, sopCombineKernel, uninitF32, type SelectCombined } from '../kernels/index.js';
 
 /** `model: {use: sop, ...}` options (methods §2, §9). */
 export interface SopOptions {
@@ -149,8 +149,11 @@ export class SopModel {
   readonly selector: GroupSelector;
   /** Generator and selector parameters, by name (`generator.<name>`, `selector.<name>`; the checkpoint names). */
   readonly params: Record<string, Tensor> = {};
-  /** Reused buffer for the masked rows (see runGroups). */
-  private readonly maskedRows = new ReusedBuffer();
+  /**
+   * Reused buffer for the masked rows (see runGroups), in a WebAssembly kernel instance of its own when the kernels
+   * run: the masking kernel then writes the rows where the backbone reads them (no copy out of its memory).
+   */
+  private readonly maskedRows = new ReusedBuffer(true);
   /** Reused buffer for the group outputs z of `predict` (which returns no z). */
   private readonly zScratch = new ReusedBuffer();
   /** Example index of each masked row (r → ⌊r/m⌋), by row count (read-only). */
@@ -247,13 +250,13 @@ export class SopModel {
     // one buffer for the masked rows (all of them, or one chunk at a time: each chunk's backbone call finishes before
     // the next is masked into it); kept between calls, a fresh one while another forward of this model is using it
     const lease = rowSize > 0 ? this.maskedRows.take((all ? R : Math.min(R, this.maskBatchSize)) * rowSize) : undefined;
-    const scratch = lease?.data;
     const { masker, space, backbone } = this.context;
     try {
-      const whole = all ? masker.apply(inputs, masks, rows, space, scratch) : undefined;
+      // (the buffer's current view each time: a masking kernel writing into kernel memory may have grown it)
+      const whole = all ? masker.apply(inputs, masks, rows, space, lease?.view()) : undefined;
       for (let start = 0; start < R; start += this.maskBatchSize) {
         const end = Math.min(R, start + this.maskBatchSize);
-        const masked = whole ? sliceInputs(whole, start, end) : masker.apply(inputs, masks.subarray(start * d, end * d), rows.subarray(start, end), space, scratch);
+        const masked = whole ? sliceInputs(whole, start, end) : masker.apply(inputs, masks.subarray(start * d, end * d), rows.subarray(start, end), space, lease?.view());
         // backbones that can write straight into z and the hidden states do (see ForwardOptions.into)
         const into = { output: z.subarray(start * C, end * C), hidden: hidden?.subarray(start * this.keyDim, end * this.keyDim) };
         const out = await backbone.forward(masked, { outputs, into });
@@ -351,7 +354,7 @@ export class SopModel {
     const lease = this.builtinSelector() ? this.zScratch.take(inputs.x.shape[0] * this.numGroups * this.numOutputs) : undefined;
     let t: SopTensors;
     try {
-      t = await this.forwardWith(inputs, { ...options, grad: false, attention: false }, lease?.data);
+      t = await this.forwardWith(inputs, { ...options, grad: false, attention: false }, lease?.view());
     } finally {
       if (lease?.owned) this.zScratch.release();
     }
@@ -376,19 +379,30 @@ export class SopModel {
 
 
 /**
- * A float buffer reused between calls of one model; while it is lent out (an overlapping call), `take` gives a fresh
- * array instead, which is not released.
+ * A float buffer reused between calls of one model (in a kernel instance's memory with `inKernelMemory`, when the
+ * kernels run: see KernelBuffer); while it is lent out (an overlapping call), `take` gives a fresh array instead,
+ * which is not released.
  */
 class ReusedBuffer {
   private buf?: Float32Array;
+  private kernelBuf?: KernelBuffer | null;
   private busy = false;
 
-  /** At least n floats; `owned`: this is the reused buffer, to `release` when done. */
-  take(n: number): { data: Float32Array; owned: boolean } {
-    if (this.busy) return { data: new Float32Array(n), owned: false };
-    if (!this.buf || this.buf.length < n) this.buf = new Float32Array(n);
+  constructor(private readonly inKernelMemory = false) {}
+
+  /** At least n floats (`view()`: the current view of them); `owned`: this is the reused buffer, to `release` when done. */
+  take(n: number): { view: () => Float32Array; owned: boolean } {
+    if (this.busy) {
+      const fresh = new Float32Array(n);
+      return { view: () => fresh, owned: false };
+    }
     this.busy = true;
-    return { data: this.buf, owned: true };
+    if (this.inKernelMemory && this.kernelBuf === undefined) this.kernelBuf = KernelBuffer.create();
+    const kb = this.kernelBuf;
+    if (kb) return { view: () => kb.view(n), owned: true };
+    if (!this.buf || this.buf.length < n) this.buf = new Float32Array(n);
+    const buf = this.buf;
+    return { view: () => buf, owned: true };
   }
 
   release(): void {

@@ -790,10 +790,26 @@ void gather_rows(const f32 *x, int B, int row, const int32_t *idx, int n, f32 *o
   for (int b = 0; b < B; b++) {
     const f32 *xb = x + (long)b * row;
     f32 *ob = out + (long)b * n;
-    for (int t = 0; t < n; t++) {
+    int t = 0;
+    for (; t + 4 <= n; t += 4) {
       const int i = idx[t];
-      ob[t] = i >= 0 ? xb[i] : 0.0f;
+      /* four consecutive values of x (e.g. a patch row): one vector */
+      if (i >= 0 && idx[t + 1] == i + 1 && idx[t + 2] == i + 2 && idx[t + 3] == i + 3) wasm_v128_store(ob + t, wasm_v128_load(xb + i));
+      else
+        for (int l = 0; l < 4; l++) ob[t + l] = idx[t + l] >= 0 ? xb[idx[t + l]] : 0.0f;
     }
+    for (; t < n; t++) ob[t] = idx[t] >= 0 ? xb[idx[t]] : 0.0f;
+  }
+}
+
+/* y[r·len + t] += b[t] for r < n, t < len (float32 adds: a bias row added to every row). */
+EXPORT("add_rows")
+void add_rows(f32 *y, int n, const f32 *b, int len) {
+  for (int r = 0; r < n; r++) {
+    f32 *yr = y + (long)r * len;
+    int t = 0;
+    for (; t + 4 <= len; t += 4) wasm_v128_store(yr + t, wasm_f32x4_add(wasm_v128_load(yr + t), wasm_v128_load(b + t)));
+    for (; t < len; t++) yr[t] += b[t];
   }
 }
 

@@ -19,6 +19,7 @@ interface KernelExports extends WasmArenaExports {
   gen_topk(V: number, B: number, d: number, p: number, qs: number, m: number, G: number, aBk: number, aBkRows: number, Abk: number, AbkCols: number, abk: number, abkRows: number, abkCols: number, L: number, work: number, k: number, largest: number, a: number, M: number, c: number, scratch: number): void;
   matmul_rows(X: number, n: number, k: number, W: number, C: number, Y: number, WT: number): void;
   gather_rows(x: number, B: number, row: number, idx: number, n: number, out: number): void;
+  add_rows(y: number, n: number, b: number, len: number): void;
   matmul_rows_padded(X: number, n: number, k: number, WT: number, C: number, Y: number): void;
   sparsemax_combine(S: number, B: number, m: number, C: number, z: number, scales: number, alpha: number, work: number, zh: number, ct: number, y: number, acc: number): void;
   select_sparsemax(keys: number, B: number, m: number, k: number, u: number, C: number, alpha: number, S: number, work: number, uT: number): void;
@@ -271,11 +272,7 @@ function putGenerator(k: Kernels, o: GenLogitsOperands): number[] {
     k.f32(pb, p).set(pr.bias);
     pV = k.alloc(B * d * p * 4);
     k.exports.dense_rows(pRaw, B * d, pr.width, pW, p, pb, 0, pV);
-    if (pr.pos) {
-      const E = k.f32(pV, B * d * p);
-      const pos = pr.pos;
-      for (let o0 = 0; o0 < E.length; o0 += pos.length) for (let t = 0; t < pos.length; t++) E[o0 + t] += pos[t];
-    }
+    if (pr.pos) k.exports.add_rows(pV, B, k.put(pr.pos), d * p);
   } else pV = putValues(k, o.V, B);
   const pQ = k.put(o.qs);
   const pG = k.put(o.G);

@@ -492,11 +492,11 @@ describe('WebAssembly kernels', () => {
     }
   });
 
-  itK('generator logits: the factored product against float64 (broadcast and full operands; vector and scalar widths)', () => {
+  itK('generator logits: the factored product against float64 (broadcast and full operands; vector and scalar widths; query blocks of four and their tails; P in blocks of eight vectors)', () => {
     const k = K();
     const rng = new Rng(6);
-    for (const [B, d, p] of [[3, 10, 4], [2, 16, 3], [2, 20, 8]]) {
-      const qs = Int32Array.from([0, 3, 9]);
+    for (const [B, d, p, nq] of [[3, 10, 4, 3], [2, 16, 3, 3], [2, 20, 8, 3], [2, 16, 32, 6], [2, 20, 36, 8], [1, 10, 32, 5]]) {
+      const qs = Int32Array.from([0, 3, 9, 1, 2, 5, 7, 4].slice(0, nq));
       const m = qs.length;
       const V = new Float32Array(B * d * p).map(() => rng.normal());
       const G = new Float32Array(p * p).map(() => rng.normal());

@@ -822,14 +822,14 @@ void add_rows(f32 *y, int n, const f32 *b, int len) {
  *   P = V[b, qs[i], :]·G + aBk[i]                       (p values)
  *   L[b, i, j] = P·V[b, j, :] + V[b, qs[i], :]·Abk[:, j] + abk[i, j]
  * with V [B, d, p], G [p, p], aBk [m | 1, p], Abk [p, d | 1], abk [m | 1, d | 1] (a size-1 axis broadcasts; the
- * row and column counts give the actual sizes). work: scratch of 2·p·(d + 3) + 2·p + d + 8 f32.
+ * row and column counts give the actual sizes). work: scratch of 2·p·(d + 3) + 2·p·m + 4·(d + 3) + 8 f32.
  */
 EXPORT("gen_logits")
 void gen_logits(const f32 *V, int B, int d, int p, const int32_t *qs, int m, const f32 *G, const f32 *aBk, int aBkRows, const f32 *Abk, int AbkCols, const f32 *abk, int abkRows, int abkCols, f32 *L, f32 *work) {
   const int dp = (d + 3) & ~3; /* row stride of ZT, zero-padded to whole vectors */
   f32 *ZT = work;              /* [2p, dp]: rows 0..p) = V[b]ᵀ, rows p..2p) = Abk (broadcast over j) */
-  f32 *y = work + 2L * p * dp; /* [2p]: P, then V[b, qs[i], :] */
-  f32 *row = y + 2 * p + 4;    /* [dp] (16-byte aligned: every part above is a multiple of 4 floats) */
+  f32 *Y = work + 2L * p * dp; /* [m, 2p]: per query, P then V[b, qs[i], :] */
+  f32 *rows4 = Y + 2L * p * m + 4; /* [4, dp] (16-byte aligned: every part above is a multiple of 4 floats) */
   for (long t = 0; t < 2L * p * dp; t++) ZT[t] = 0.0f;
   for (int q = 0; q < p; q++)
     for (int j = 0; j < d; j++) ZT[(long)(p + q) * dp + j] = Abk[(long)q * AbkCols + (AbkCols == 1 ? 0 : j)];
@@ -840,8 +840,24 @@ void gen_logits(const f32 *V, int B, int d, int p, const int32_t *qs, int m, con
     for (int i = 0; i < m; i++) {
       const f32 *vq = Vb + (long)qs[i] * p;
       const f32 *ab = aBk + (long)(aBkRows == 1 ? 0 : i) * p;
+      f32 *y = Y + 2L * p * i;
       if ((p & 3) == 0) {
-        for (int q0 = 0; q0 < p; q0 += 4) {
+        int q0 = 0;
+        /* eight vectors of P at a time (independent chains; each output still sums over t in order from +0) */
+        for (; q0 + 32 <= p; q0 += 32) {
+          v128_t c[8];
+          for (int u = 0; u < 8; u++) c[u] = wasm_f32x4_splat(0.0f);
+          for (int t = 0; t < p; t++) {
+            const v128_t s = wasm_f32x4_splat(vq[t]);
+            const f32 *g = G + (long)t * p + q0;
+            for (int u = 0; u < 8; u++) c[u] = wasm_f32x4_add(c[u], wasm_f32x4_mul(s, wasm_v128_load(g + 4 * u)));
+          }
+          for (int u = 0; u < 8; u++) {
+            wasm_v128_store(y + q0 + 4 * u, wasm_f32x4_add(c[u], wasm_v128_load(ab + q0 + 4 * u)));
+            wasm_v128_store(y + p + q0 + 4 * u, wasm_v128_load(vq + q0 + 4 * u));
+          }
+        }
+        for (; q0 < p; q0 += 4) {
           v128_t acc = wasm_f32x4_splat(0.0f);
           for (int t = 0; t < p; t++) acc = wasm_f32x4_add(acc, wasm_f32x4_mul(wasm_f32x4_splat(vq[t]), wasm_v128_load(G + (long)t * p + q0)));
           wasm_v128_store(y + q0, wasm_f32x4_add(acc, wasm_v128_load(ab + q0)));
@@ -855,41 +871,62 @@ void gen_logits(const f32 *V, int B, int d, int p, const int32_t *qs, int m, con
           y[p + q] = vq[q];
         }
       }
-      f32 *Li = L + ((long)b * m + i) * d;
-      const f32 *ak = abk + (long)(abkRows == 1 ? 0 : i) * abkCols;
-      /* L row = abk row + Σ_q y[q]·ZT[q, :], 16 columns at a time in registers; in place when d is a whole number of
-         vectors, else through `row` (the abk loads then run past its d values into the arena: those lanes are dropped) */
-      f32 *dst = (d & 3) == 0 ? Li : row;
-      int j0 = 0;
-      for (; j0 + 16 <= dp; j0 += 16) {
-        v128_t a0, a1, a2, a3;
-        if (abkCols == 1) a0 = a1 = a2 = a3 = wasm_f32x4_splat(ak[0]);
-        else {
-          a0 = wasm_v128_load(ak + j0);
-          a1 = wasm_v128_load(ak + j0 + 4);
-          a2 = wasm_v128_load(ak + j0 + 8);
-          a3 = wasm_v128_load(ak + j0 + 12);
-        }
-        for (int q = 0; q < 2 * p; q++) {
-          v128_t yq = wasm_f32x4_splat(y[q]);
-          const f32 *z = ZT + (long)q * dp + j0;
-          a0 = wasm_f32x4_add(a0, wasm_f32x4_mul(yq, wasm_v128_load(z)));
-          a1 = wasm_f32x4_add(a1, wasm_f32x4_mul(yq, wasm_v128_load(z + 4)));
-          a2 = wasm_f32x4_add(a2, wasm_f32x4_mul(yq, wasm_v128_load(z + 8)));
-          a3 = wasm_f32x4_add(a3, wasm_f32x4_mul(yq, wasm_v128_load(z + 12)));
-        }
-        wasm_v128_store(dst + j0, a0);
-        wasm_v128_store(dst + j0 + 4, a1);
-        wasm_v128_store(dst + j0 + 8, a2);
-        wasm_v128_store(dst + j0 + 12, a3);
+    }
+    /* L rows = abk row + Σ_q Y[i, q]·ZT[q, :]: four queries × 16 columns at a time in registers (each output sums over
+       q in order from its abk value); in place when d is a whole number of vectors, else through rows4 (the abk
+       loads then run past its d values into the arena: those lanes are dropped) */
+    for (int i0 = 0; i0 < m; i0 += 4) {
+      const int ni = m - i0 < 4 ? m - i0 : 4;
+      f32 *dst[4];
+      const f32 *ak[4];
+      const f32 *yr[4];
+      for (int r = 0; r < 4; r++) {
+        const int i = i0 + (r < ni ? r : 0);
+        f32 *Li = L + ((long)b * m + i) * d;
+        dst[r] = (d & 3) == 0 ? Li : rows4 + (long)r * dp;
+        ak[r] = abk + (long)(abkRows == 1 ? 0 : i) * abkCols;
+        yr[r] = Y + 2L * p * i;
       }
-      for (; j0 < dp; j0 += 4) {
-        v128_t a0 = abkCols == 1 ? wasm_f32x4_splat(ak[0]) : wasm_v128_load(ak + j0);
-        for (int q = 0; q < 2 * p; q++) a0 = wasm_f32x4_add(a0, wasm_f32x4_mul(wasm_f32x4_splat(y[q]), wasm_v128_load(ZT + (long)q * dp + j0)));
-        wasm_v128_store(dst + j0, a0);
+      if (ni == 4) {
+        int j0 = 0;
+        for (; j0 + 16 <= dp; j0 += 16) {
+          v128_t a[4][4];
+          for (int r = 0; r < 4; r++)
+            for (int c = 0; c < 4; c++) a[r][c] = abkCols == 1 ? wasm_f32x4_splat(ak[r][0]) : wasm_v128_load(ak[r] + j0 + 4 * c);
+          for (int q = 0; q < 2 * p; q++) {
+            const f32 *z = ZT + (long)q * dp + j0;
+            const v128_t z0 = wasm_v128_load(z), z1 = wasm_v128_load(z + 4), z2 = wasm_v128_load(z + 8), z3 = wasm_v128_load(z + 12);
+            for (int r = 0; r < 4; r++) {
+              const v128_t yq = wasm_f32x4_splat(yr[r][q]);
+              a[r][0] = wasm_f32x4_add(a[r][0], wasm_f32x4_mul(yq, z0));
+              a[r][1] = wasm_f32x4_add(a[r][1], wasm_f32x4_mul(yq, z1));
+              a[r][2] = wasm_f32x4_add(a[r][2], wasm_f32x4_mul(yq, z2));
+              a[r][3] = wasm_f32x4_add(a[r][3], wasm_f32x4_mul(yq, z3));
+            }
+          }
+          for (int r = 0; r < 4; r++)
+            for (int c = 0; c < 4; c++) wasm_v128_store(dst[r] + j0 + 4 * c, a[r][c]);
+        }
+        for (; j0 < dp; j0 += 4) {
+          v128_t a[4];
+          for (int r = 0; r < 4; r++) a[r] = abkCols == 1 ? wasm_f32x4_splat(ak[r][0]) : wasm_v128_load(ak[r] + j0);
+          for (int q = 0; q < 2 * p; q++) {
+            const v128_t z = wasm_v128_load(ZT + (long)q * dp + j0);
+            for (int r = 0; r < 4; r++) a[r] = wasm_f32x4_add(a[r], wasm_f32x4_mul(wasm_f32x4_splat(yr[r][q]), z));
+          }
+          for (int r = 0; r < 4; r++) wasm_v128_store(dst[r] + j0, a[r]);
+        }
+      } else {
+        for (int r = 0; r < ni; r++)
+          for (int j0 = 0; j0 < dp; j0 += 4) {
+            v128_t a0 = abkCols == 1 ? wasm_f32x4_splat(ak[r][0]) : wasm_v128_load(ak[r] + j0);
+            for (int q = 0; q < 2 * p; q++) a0 = wasm_f32x4_add(a0, wasm_f32x4_mul(wasm_f32x4_splat(yr[r][q]), wasm_v128_load(ZT + (long)q * dp + j0)));
+            wasm_v128_store(dst[r] + j0, a0);
+          }
       }
-      if (dst == row)
-        for (int j = 0; j < d; j++) Li[j] = row[j];
+      if ((d & 3) != 0)
+        for (int r = 0; r < ni; r++)
+          for (int j = 0; j < d; j++) L[((long)b * m + i0 + r) * d + j] = dst[r][j];
     }
   }
 }

@@ -280,7 +280,7 @@ function putGenerator(k: Kernels, o: GenLogitsOperands): number[] {
   const pA = k.put(o.Abk);
   const pab = k.put(o.abk);
   const pL = k.alloc(B * m * d * 4);
-  const pW = k.alloc((2 * p * (d + 3) + 2 * p + d + 8) * 4);
+  const pW = k.alloc((2 * p * (d + 3) + 2 * p * m + 4 * (d + 3) + 8) * 4);
   // the argument list of gen_logits (gen_topk adds its own after it)
   return [pV, B, d, p, pQ, m, pG, pa, o.aBk.length / p, pA, o.Abk.length / p, pab, o.abk.length / o.abkCols, o.abkCols, pL, pW];
 }

@@ -130,17 +130,20 @@ describe('SOP reuse between inference calls', () => {
     const ref = new SopModel({ backbone: copies, space, masker: zeroMasker, task: 'classification', numOutputs: 3 }, inputs, opts);
     const want = await ref.predict(inputs);
     const prev = sopLimits.maskAllFloats;
+    const prevRows = sopLimits.kernelRowsFloats;
     try {
-      for (const limit of [prev, 0]) {
+      for (const [limit, inKernel] of [[prev, true], [0, true], [prev, false]] as const) {
         sopLimits.maskAllFloats = limit; // 0: chunk by chunk (5 rows per masker call)
+        sopLimits.kernelRowsFloats = inKernel ? prevRows : 100; // 100: the rows do not fit, a JavaScript array
         [inKernelMemory, calls] = [0, 0];
         const got = await sop.predict(inputs);
         expect(calls).toBe(5);
-        expect(inKernelMemory).toBe(kernels() ? calls : 0);
+        expect(inKernelMemory).toBe(kernels() && inKernel ? calls : 0);
         for (const k of ['output', 'masks', 'weights', 'groupOutputs'] as const) expect(Array.from(got[k])).toEqual(Array.from(want[k]));
       }
     } finally {
       sopLimits.maskAllFloats = prev;
+      sopLimits.kernelRowsFloats = prevRows;
     }
   });
 

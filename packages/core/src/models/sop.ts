@@ -46,9 +46,11 @@ export interface SopOptions {
 /**
  * `maskAllFloats`: masked rows are built in one masker call before the backbone runs when all B·m of them hold at most
  * this many values (default 16 MB of float32); larger batches are masked chunk by chunk (maskBatchSize rows) to bound
- * memory. Mutable for tests and memory-tight deployments.
+ * memory. `kernelRowsFloats`: the masked-rows buffer lives in WebAssembly memory (written in place by the masking
+ * kernel) up to this many values (default 256 MB); beyond, or when that memory cannot grow, in a JavaScript array.
+ * Mutable for tests and memory-tight deployments.
  */
-export const sopLimits = { maskAllFloats: 1 << 22 };
+export const sopLimits = { maskAllFloats: 1 << 22, kernelRowsFloats: 1 << 26 };
 
 export interface SopContext {
   backbone: Backbone;
@@ -399,7 +401,14 @@ class ReusedBuffer {
     this.busy = true;
     if (this.inKernelMemory && this.kernelBuf === undefined) this.kernelBuf = KernelBuffer.create();
     const kb = this.kernelBuf;
-    if (kb) return { view: () => kb.view(n), owned: true };
+    if (kb && n <= sopLimits.kernelRowsFloats) {
+      try {
+        kb.view(n);
+        return { view: () => kb.view(n), owned: true };
+      } catch {
+        // WebAssembly memory that cannot grow this far: a JavaScript array instead
+      }
+    }
     if (!this.buf || this.buf.length < n) this.buf = new Float32Array(n);
     const buf = this.buf;
     return { view: () => buf, owned: true };

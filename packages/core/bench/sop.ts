@@ -60,6 +60,11 @@ interface Timed extends Backbone {
   /** When set, forward calls keep a copy of their inputs (SOP reuses one buffer for the masked rows of every chunk). */
   capture: boolean;
   captured: Array<[Inputs, ForwardOptions | undefined]>;
+  /** The outputs of the captured calls, in order (copies). */
+  capturedOutputs: BackboneOutputs[];
+  /** When set, forward calls return the captured outputs in turn instead of running the backbone (see headsWarm). */
+  stub: boolean;
+  stubNext: number;
   inner: Backbone;
 }
 
@@ -74,16 +79,32 @@ function timed(b: Backbone): Timed {
     calls: 0,
     capture: false,
     captured: [],
+    capturedOutputs: [],
+    stub: false,
+    stubNext: 0,
     async forward(inputs: Inputs, o?: ForwardOptions): Promise<BackboneOutputs> {
+      if (w.stub) return replayOutputs(w.capturedOutputs[w.stubNext++ % w.capturedOutputs.length], o);
       const t = performance.now();
       const out = await b.forward(inputs, o);
       w.ms += performance.now() - t;
       w.calls++;
-      if (w.capture) w.captured.push([copyInputs(inputs), o]);
+      if (w.capture) {
+        w.captured.push([copyInputs(inputs), o]);
+        const copy = (t?: { data: Float32Array; shape: number[] }) => t && { data: t.data.slice(), shape: [...t.shape] };
+        w.capturedOutputs.push({ output: copy(out.output)!, hidden: copy(out.hidden), embeddings: copy(out.embeddings) });
+      }
       return out;
     },
   };
   return w;
+}
+
+/** A recorded backbone result, written into the caller's `into` buffers as a backbone that honours them does. */
+function replayOutputs(r: BackboneOutputs, o?: ForwardOptions): BackboneOutputs {
+  const out: BackboneOutputs = { ...r };
+  if (o?.into?.output && o.into.output.length === r.output.data.length) out.output = { data: o.into.output.set(r.output.data) ?? o.into.output, shape: r.output.shape };
+  if (r.hidden && o?.into?.hidden && o.into.hidden.length === r.hidden.data.length) out.hidden = { data: o.into.hidden.set(r.hidden.data) ?? o.into.hidden, shape: r.hidden.shape };
+  return out;
 }
 
 function copyInputs(inputs: Inputs): Inputs {
@@ -151,12 +172,14 @@ async function measure(s: Setup, o: { batch: number; trainBatch: number; reps: n
   // makes exactly these calls), captured outside the timed runs
   const capture = async (inp: Inputs): Promise<Timed['captured']> => {
     bb.captured = [];
+    bb.capturedOutputs = [];
     bb.capture = true;
     await sop.predict(inp);
     bb.capture = false;
     return bb.captured;
   };
   const calls = await capture(inputs);
+  const callOutputs = bb.capturedOutputs;
   // steady state: run both sides until the JIT has settled (a few prediction-replay pairs are not enough for V8 to
   // optimise the heads' code; unwarmed medians then measure the interpreter, not SOP)
   for (const t0 = performance.now(); performance.now() - t0 < o.warmupMs; ) {
@@ -205,6 +228,20 @@ async function measure(s: Setup, o: { batch: number; trainBatch: number; reps: n
     }
     blockRatios.push(a / b);
   }
+
+  // 1c. the heads alone and warm: the same prediction with its backbone calls answered from memory (their recorded
+  // outputs, so no backbone work evicts the heads' code and data between their steps), against the heads' time inside
+  // a real prediction (inference − its calls)
+  bb.stub = true;
+  bb.capturedOutputs = callOutputs;
+  const warmMs: number[] = [];
+  for (let r = 0; r < o.reps * 4 + 20; r++) {
+    bb.stubNext = 0;
+    const t = performance.now();
+    await sop.predict(inputs);
+    if (r >= 20) warmMs.push(performance.now() - t);
+  }
+  bb.stub = false;
 
   // 2. one example: SOP vs its m masked copies (one call) + one plain forward
   const one = rows(s, 0, 1);
@@ -278,6 +315,10 @@ async function measure(s: Setup, o: { batch: number; trainBatch: number; reps: n
     // back to back: the difference is the cost SOP's work between the calls imposes on the backbone)
     backboneCallsInsideMs: r2(median(inCallsMs)),
     inferenceOverCallsInside: r3(median(inferMs.map((v, i) => v / inCallsMs[i]))),
+    // the heads' time inside a prediction (inference − its backbone calls) and alone with warm caches (the calls
+    // answered from memory): their ratio is what the backbone's work between the heads' steps costs them
+    headsInsideMs: r3(median(inferMs.map((v, i) => v - inCallsMs[i]))),
+    headsWarmMs: r3(median(warmMs)),
     perExample: {
       inferenceMs: r3(oS),
       backboneForwardsMs: r3(oB),

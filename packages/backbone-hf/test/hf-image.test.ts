@@ -1,7 +1,8 @@
 import { describe, expect, it, beforeAll, afterAll } from 'vitest';
 import { readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { UserError } from '@sop/core';
+import { UserError, SopModel, PatchesSpace, zeroMasker } from '@sop/core';
+import type { Backbone, Inputs } from '@sop/core';
 import { HfBackbone, patchMasks, toRawImages } from '../src/index.js';
 
 const ROOT = resolve(import.meta.dirname, '../../..');
@@ -91,5 +92,22 @@ describe('hf image backbone (tiny ViT fixture)', () => {
     expect(dflt.capabilities.hidden).toBe(true);
     expectClose(dflt.info.classifierWeight!.data, ref.classifier_weight.flat(), 0);
     await dflt.dispose();
+  });
+
+  it('inside SOP: predictions with the masked rows handed over in WebAssembly memory equal those of a backbone given copies', async () => {
+    const x = Float32Array.from(ref.pixel_values.flat());
+    const inputs: Inputs = { x: { data: x, shape: [N, 3, 32, 32] } };
+    const copies: Backbone = {
+      name: bb.name,
+      info: bb.info,
+      capabilities: bb.capabilities,
+      forward: (inp, o) => bb.forward({ ...inp, x: { data: (inp.x.data as Float32Array).slice(), shape: inp.x.shape } }, o),
+    };
+    const opts = { groups: 8, keep: 0.25, maskBatchSize: 7, seed: 3 };
+    const make = (backbone: Backbone) => new SopModel({ backbone, space: new PatchesSpace([3, 32, 32], [8, 8]), masker: zeroMasker, task: 'classification', numOutputs: 3 }, inputs, opts);
+    const got = await make(bb).predict(inputs);
+    const want = await make(copies).predict(inputs);
+    for (const k of ['output', 'masks', 'weights', 'groupOutputs'] as const) expect(Array.from(got[k])).toEqual(Array.from(want[k]));
+    expect(got.evaluations).toBe(N * 8);
   });
 });

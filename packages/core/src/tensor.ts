@@ -53,12 +53,12 @@ export function sliceRows<T extends TensorData>(t: T, start: number, end: number
   return { data, shape: [end - start, ...t.shape.slice(1)] } as T;
 }
 
-/** Pick rows by index along the first axis (copy). */
 /** The int64 values of a as pairs of int32 words, in the same memory (no BigInt allocated per value when read). */
 export function int64Words(a: BigInt64Array): Int32Array {
   return new Int32Array(a.buffer, a.byteOffset, a.length * 2);
 }
 
+/** Pick rows by index along the first axis (copy). */
 export function takeRows<T extends TensorData>(t: T, rows: ArrayLike<number>): T {
   const row = sizeOf(t.shape.slice(1));
   const out = t.data instanceof Float32Array ? new Float32Array(rows.length * row) : new BigInt64Array(rows.length * row);

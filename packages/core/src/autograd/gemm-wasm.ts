@@ -172,15 +172,15 @@ export type StridedGemm = (
   N: number,
 ) => void;
 
+/** K block of the SIMD gemm: longer inner dimensions are summed block by block (partial sums added in JS). */
+export const WASM_K_BLOCK = 1024;
+
 /**
  * Build the SIMD gemm for an R-row register tile (null without WebAssembly SIMD). Blocking: columns in blocks of at
  * most `colBlock`, K in blocks of at most `kBlock` (B block packed once, ≤ 16 MiB), rows in chunks sized so that a
  * packed A chunk is about `chunkFloats` floats (256 KiB, stays in L2 while the kernel sweeps the B panels). This also
  * bounds the module's memory whatever the operand sizes. Partial K blocks are summed into C on the JS side.
  */
-/** K block of the SIMD gemm: longer inner dimensions are summed block by block (partial sums added in JS). */
-export const WASM_K_BLOCK = 1024;
-
 export function makeWasmGemm(R = 4, chunkFloats = 65536, kBlock = WASM_K_BLOCK, colBlock = 4096): StridedGemm | null {
   const wasm = instantiate(R);
   if (!wasm) return null;

@@ -338,7 +338,7 @@ export class SopModel {
     return { weights, scaledOutputs, contributions, output: sum(contributions, 1) };
   }
 
-  /** combine's result from the selector's chunked kernels. */
+  /** combine's result as Tensors, from the selector's fused kernels (selectAndCombine, or chunkedSelect's combine). */
   private combineScores(r: SelectCombined, B: number): { weights: Tensor; scaledOutputs: Tensor; contributions: Tensor; output: Tensor } {
     const [m, C] = [this.numGroups, this.numOutputs];
     return { weights: new Tensor(r.weights, [B, m, C]), scaledOutputs: new Tensor(r.scaled, [B, m, C]), contributions: new Tensor(r.contributions, [B, m, C]), output: new Tensor(r.output, [B, C]) };
@@ -378,7 +378,6 @@ export class SopModel {
     };
   }
 }
-
 
 /**
  * A float buffer reused between calls of one model (in a kernel instance's memory with `inKernelMemory`, when the

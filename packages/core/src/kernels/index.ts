@@ -99,26 +99,34 @@ export function maskRowsKernel(
   out: Float32Array,
 ): Float32Array {
   const hw = map.length;
-  const owner = KernelBuffer.owning(out, rows.length * C * hw);
-  if (owner) {
-    // `out` is a kernel buffer: the rows are written where they are read, in that buffer's own module instance
-    const kb = owner.arena;
-    const pO = out.byteOffset;
-    kb.reset();
-    const args = [kb.put(x), kb.put(rows), rows.length, kb.put(masks), d, kb.put(map), hw, C, base ? kb.put(base) : 0, pO, kb.alloc(9 * hw + 32)] as const;
-    kb.exports.mask_rows(...args);
-    return owner.renew(pO, rows.length * C * hw);
-  }
-  k.reset();
-  const pX = k.put(x);
-  const pR = k.put(rows);
-  const pMk = k.put(masks);
-  const pMap = k.put(map);
-  const pB = base ? k.put(base) : 0;
-  const pO = k.alloc(rows.length * C * hw * 4);
-  const pE = k.alloc(9 * hw + 32);
-  k.exports.mask_rows(pX, pR, rows.length, pMk, d, pMap, hw, C, pB, pO, pE);
-  return k.read(pO, rows.length * C * hw, out);
+  const n = rows.length * C * hw;
+  // `out` in a kernel buffer: the rows are written where they are read, in that buffer's own module instance
+  const owner = KernelBuffer.owning(out, n);
+  const a = owner ? owner.arena : k;
+  // read before the copies below, which may grow that memory and so detach `out`
+  const inPlace = owner ? out.byteOffset : 0;
+  a.reset();
+  const pX = a.put(x);
+  const pR = a.put(rows);
+  const pMk = a.put(masks);
+  const pMap = a.put(map);
+  const pB = base ? a.put(base) : 0;
+  const pO = owner ? inPlace : a.alloc(n * 4);
+  const pE = a.alloc(9 * hw + 32);
+  a.exports.mask_rows(pX, pR, rows.length, pMk, d, pMap, hw, C, pB, pO, pE);
+  return owner ? owner.renew(pO, n) : a.read(pO, n, out);
+}
+
+/** A new instance of the kernel module, with memory of its own; null without the kernels (as {@link kernels}). */
+function ownInstance(): Kernels | null {
+  return kernels() && instantiateWasm<KernelExports>(KERNELS_WASM_BASE64);
+}
+
+/** `a` copied into the arena with 12 floats of slack after it (dense_rows loads whole vectors past W's and b's ends). */
+function putPadded(k: Kernels, a: Float32Array): number {
+  const p = k.alloc(a.byteLength + 48);
+  k.f32(p, a.length).set(a);
+  return p;
 }
 
 /**
@@ -138,8 +146,7 @@ export class KernelBuffer {
 
   /** A new buffer, or null without the kernels (no WebAssembly SIMD, SOP_WASM=0, or switched off). */
   static create(): KernelBuffer | null {
-    if (!kernels()) return null;
-    const arena = instantiateWasm<KernelExports>(KERNELS_WASM_BASE64);
+    const arena = ownInstance();
     return arena && new KernelBuffer(arena);
   }
 
@@ -265,11 +272,8 @@ function putGenerator(k: Kernels, o: GenLogitsOperands): number[] {
   if ('project' in o.V) {
     const pr = o.V.project;
     const pRaw = putValues(k, pr.values, B);
-    // dense_rows reads W and the bias 12 floats past their ends
-    const pW = k.alloc(pr.W.byteLength + 48);
-    k.f32(pW, pr.W.length).set(pr.W);
-    const pb = k.alloc(pr.bias.byteLength + 48);
-    k.f32(pb, p).set(pr.bias);
+    const pW = putPadded(k, pr.W);
+    const pb = putPadded(k, pr.bias);
     pV = k.alloc(B * d * p * 4);
     k.exports.dense_rows(pRaw, B * d, pr.width, pW, p, pb, 0, pV);
     if (pr.pos) k.exports.add_rows(pV, B, k.put(pr.pos), d * p);
@@ -425,23 +429,15 @@ export class DenseStack {
     private readonly arena: Kernels,
     readonly layers: DenseLayer[],
   ) {
-    for (const l of layers) {
-      // 12 floats of slack after W and b: the last column panel loads whole vectors
-      const W = arena.alloc(l.W.byteLength + 48);
-      arena.f32(W, l.W.length).set(l.W);
-      const b = arena.alloc(l.b.byteLength + 48);
-      arena.f32(b, l.b.length).set(l.b);
-      this.ptrs.push({ W, b });
-    }
+    for (const l of layers) this.ptrs.push({ W: putPadded(arena, l.W), b: putPadded(arena, l.b) });
     arena.keepAllocated();
     this.maxWidth = Math.max(layers[0].k, ...layers.map((l) => l.N));
   }
 
   /** A stack for these layers, or null without the kernels (no WebAssembly SIMD, SOP_WASM=0, or switched off). */
   static create(layers: DenseLayer[]): DenseStack | null {
-    if (!kernels() || layers.length === 0) return null;
-    const arena = instantiateWasm<KernelExports>(KERNELS_WASM_BASE64);
-    return arena ? new DenseStack(arena, layers) : null;
+    const arena = layers.length > 0 ? ownInstance() : null;
+    return arena && new DenseStack(arena, layers);
   }
 
   /** The outputs [n, N] of the layers listed in `keep` for X [n, k₀] (written into `into[i]` when given). */

@@ -600,46 +600,10 @@ static void sparsemax_col(const f32 *zc, int len, long inner, f32 *oc, f64 *work
 }
 
 /*
- * sparsemax_col for two adjacent columns at once (one per float64 lane; len ≤ 64): the same operations in the same
- * order per lane, so the same bits. work: scratch of 2·len f64.
- */
-static void sparsemax_pair(const f32 *zc, int len, long inner, f32 *oc, f64 *work) {
-  v128_t mx = wasm_f64x2_splat(-__builtin_inf());
-  for (int i = 0; i < len; i++) mx = wasm_f64x2_pmax(mx, wasm_f64x2_promote_low_f32x4(wasm_v128_load64_zero(zc + (long)i * inner)));
-  v128_t S = wasm_f64x2_splat(0.0);
-  for (int i = 0; i < len; i++) {
-    v128_t w = wasm_f64x2_sub(wasm_f64x2_promote_low_f32x4(wasm_v128_load64_zero(zc + (long)i * inner)), mx);
-    wasm_v128_store(work + 2 * i, w);
-    S = wasm_f64x2_add(S, w);
-  }
-  const v128_t one = wasm_f64x2_splat(1.0);
-  v128_t K = wasm_f64x2_splat((f64)len);
-  v128_t tau = wasm_f64x2_div(wasm_f64x2_sub(S, one), K);
-  for (;;) {
-    v128_t k2 = wasm_f64x2_splat(0.0), s2 = wasm_f64x2_splat(0.0);
-    for (int i = 0; i < len; i++) {
-      v128_t w = wasm_v128_load(work + 2 * i);
-      v128_t gt = wasm_f64x2_gt(w, tau);
-      k2 = wasm_f64x2_add(k2, wasm_v128_and(gt, one));
-      s2 = wasm_f64x2_add(s2, wasm_v128_and(gt, w));
-    }
-    v128_t same = wasm_f64x2_eq(k2, K);
-    if (wasm_i64x2_all_true(same)) break;
-    /* lanes whose support stopped shrinking keep their τ (further passes would find the same support) */
-    tau = wasm_v128_bitselect(tau, wasm_f64x2_div(wasm_f64x2_sub(s2, one), k2), same);
-    K = k2;
-  }
-  for (int i = 0; i < len; i++) {
-    v128_t v = wasm_f64x2_max(wasm_f64x2_sub(wasm_v128_load(work + 2 * i), tau), wasm_f64x2_splat(0.0));
-    wasm_v128_store64_lane(oc + (long)i * inner, wasm_f32x4_demote_f64x2_zero(v), 0);
-  }
-}
-
-/*
- * sparsemax_pair for NP adjacent pairs of columns at once (len ≤ 64), their loops interleaved: each pair's lanes go
- * through the same operations as in sparsemax_pair, and the support iteration runs until every pair's support stopped
- * shrinking (a pair that stopped earlier keeps its τ: further passes find the same support), so the same bits.
- * work: scratch of 2·NP·len f64.
+ * sparsemax_col for NP adjacent pairs of columns at once (len ≤ 64), one column per float64 lane, the pairs' loops
+ * interleaved: each lane goes through the same operations in the same order as sparsemax_col, and the support
+ * iteration runs until every pair's support stopped shrinking (a pair that stopped earlier keeps its τ: further
+ * passes find the same support), so the same bits. work: scratch of 2·NP·len f64.
  */
 #define SPARSEMAX_PAIRS(NP)                                                                                             \
   static void sparsemax_pairs_##NP(const f32 *zc, int len, long inner, f32 *oc, f64 *work) {                          \
@@ -683,6 +647,7 @@ static void sparsemax_pair(const f32 *zc, int len, long inner, f32 *oc, f64 *wor
         wasm_v128_store64_lane(oc + (long)i * inner + 2 * q, wasm_f32x4_demote_f64x2_zero(v), 0);                      \
       }                                                                                                                \
   }
+SPARSEMAX_PAIRS(1)
 SPARSEMAX_PAIRS(2)
 SPARSEMAX_PAIRS(3)
 
@@ -703,7 +668,7 @@ void sparsemax_mid(const f32 *z, int outer, int len, int inner, f32 *out, f64 *w
           sparsemax_pairs_2(z + at, len, inner, out + at, work);
           t += 4;
         } else {
-          sparsemax_pair(z + at, len, inner, out + at, work);
+          sparsemax_pairs_1(z + at, len, inner, out + at, work);
           t += 2;
         }
       }

@@ -109,7 +109,11 @@ export class TokenMasker implements Masker {
         }
       }
     }
-    return { ...takeAux(inputs, rows, ['attention_mask']), x: { data: ids, shape: [R, L] }, attention_mask: { data: am, shape: [R, L] } };
+    // built by assignment, not an object spread (see withX in common.ts)
+    const out = takeAux(inputs, rows, ['attention_mask']);
+    out.x = { data: ids, shape: [R, L] };
+    out.attention_mask = { data: am, shape: [R, L] };
+    return out as Inputs;
   }
 }
 

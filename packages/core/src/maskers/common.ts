@@ -17,6 +17,19 @@ export function takeAux(inputs: Inputs, rows: ArrayLike<number>, skip: readonly 
   return out;
 }
 
+/**
+ * The masked inputs: x = `data` (rows.length rows shaped as x's) with every auxiliary input taken for `rows`. Built
+ * property by property: an object spread (`{ ...aux, x }`) costs tens of µs per call once the backbone's work has
+ * evicted V8's code between predictions (see docs/results/sop-bench.md, "Seventh pass").
+ */
+export function withX(inputs: Inputs, rows: ArrayLike<number>, data: Float32Array): Inputs {
+  const out = takeAux(inputs, rows);
+  const shape = inputs.x.shape.slice();
+  shape[0] = rows.length;
+  out.x = { data, shape };
+  return out as Inputs;
+}
+
 /** x as float32 (UserError for int64 ids, which cannot be blended). */
 export function floatX(inputs: Inputs, masker: string): Float32Array {
   if (!(inputs.x.data instanceof Float32Array)) {
@@ -47,7 +60,7 @@ export function blend(
     const d = space.numFeatures;
     checkMasks(masks, rows, d, inputs.x.shape[0], 'columns');
     const fast = blendKernel(x, masks, rows, d, identityMap(d), 1, baseline, scratch);
-    if (fast) return { ...takeAux(inputs, rows), x: { data: fast, shape: [rows.length, ...inputs.x.shape.slice(1)] } };
+    if (fast) return withX(inputs, rows, fast);
   }
   const M: FloatTensor = space.expand(masks, rows, inputs);
   const row = x.length / inputs.x.shape[0];
@@ -61,7 +74,7 @@ export function blend(
     if (base) for (let j = 0; j < row; j++) out[o + j] = base[j] + (x[xo + j] - base[j]) * out[o + j];
     else for (let j = 0; j < row; j++) out[o + j] *= x[xo + j];
   }
-  return { ...takeAux(inputs, rows), x: { data: out, shape: [rows.length, ...inputs.x.shape.slice(1)] } };
+  return withX(inputs, rows, out);
 }
 
 /**
@@ -85,7 +98,7 @@ function blendPatches(
   const C = space.channels;
   const row = C * hw;
   const fast = blendKernel(x, masks, rows, d, space.pixelFeature, C, baseline, scratch);
-  if (fast) return { ...takeAux(inputs, rows), x: { data: fast, shape: [R, ...inputs.x.shape.slice(1)] } };
+  if (fast) return withX(inputs, rows, fast);
   const runs = pixelRuns(space.pixelFeature);
   const out = scratch && scratch.length >= R * row ? scratch.subarray(0, R * row) : new Float32Array(R * row);
   for (let r = 0; r < R; r++) {
@@ -93,7 +106,7 @@ function blendPatches(
     if (base) blendRow(out, r * row, x, rows[r] * row, masks, r * d, space.pixelFeature, hw, C, base);
     else scaleRow(out, r * row, x, rows[r] * row, masks, r * d, runs, hw, C);
   }
-  return { ...takeAux(inputs, rows), x: { data: out, shape: [R, ...inputs.x.shape.slice(1)] } };
+  return withX(inputs, rows, out);
 }
 
 /**

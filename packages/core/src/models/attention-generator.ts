@@ -135,7 +135,8 @@ export class AttentionGroupGenerator implements GroupGenerator {
     const src: GeneratorSource = this.embeddingMode === 'backbone' ? { embeddings: await this.backboneEmbeddings(inputs) } : projectionSource(this.context.space, inputs);
     const run = <T>(f: () => T): T => (options.grad ? f() : noGrad(f));
     const gen = run(() => this.attend(src, inputs, heads, queries, n, options.deletion ?? false, options.attention ?? true));
-    return { ...gen, queries, heads };
+    // (no object spread: see withX in maskers/common.ts)
+    return { attention: gen.attention, masks: gen.masks, scales: gen.scales, queries, heads };
   }
 
   /** The backbone's per-feature embeddings [B, d, e_in] (frozen). */

@@ -303,7 +303,10 @@ export class SopModel {
     const keys = new Tensor(this.keys === 'hidden' ? hidden! : z, [B, m, this.keyDim]);
     const combined = select ? this.combineScores(select.chunked.combine(select.S, B, m, z, gen.scales.data), B) : run(() => this.combine(keys, z, gen.scales, B, grad));
     return {
-      ...combined,
+      weights: combined.weights,
+      scaledOutputs: combined.scaledOutputs,
+      contributions: combined.contributions,
+      output: combined.output,
       scales: gen.scales,
       attention: gen.attention,
       masks: maskData,
@@ -356,7 +359,7 @@ export class SopModel {
     const lease = this.builtinSelector() ? this.zScratch.take(inputs.x.shape[0] * this.numGroups * this.numOutputs) : undefined;
     let t: SopTensors;
     try {
-      t = await this.forwardWith(inputs, { ...options, grad: false, attention: false }, lease?.view());
+      t = await this.forwardWith(inputs, { keep: options.keep, deletion: options.deletion, grad: false, attention: false }, lease?.view());
     } finally {
       if (lease?.owned) this.zScratch.release();
     }

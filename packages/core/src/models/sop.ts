@@ -302,6 +302,7 @@ export class SopModel {
     const { z, hidden } = await this.runGroups(inputs, maskData, B, zBuffer, select);
     const keys = new Tensor(this.keys === 'hidden' ? hidden! : z, [B, m, this.keyDim]);
     const combined = select ? this.combineScores(select.chunked.combine(select.S, B, m, z, gen.scales.data), B) : run(() => this.combine(keys, z, gen.scales, B, grad));
+    // field by field, not an object spread (see withX in maskers/common.ts)
     return {
       weights: combined.weights,
       scaledOutputs: combined.scaledOutputs,
@@ -359,6 +360,7 @@ export class SopModel {
     const lease = this.builtinSelector() ? this.zScratch.take(inputs.x.shape[0] * this.numGroups * this.numOutputs) : undefined;
     let t: SopTensors;
     try {
+      // predict's options (keep, deletion) named one by one, not spread (see withX in maskers/common.ts)
       t = await this.forwardWith(inputs, { keep: options.keep, deletion: options.deletion, grad: false, attention: false }, lease?.view());
     } finally {
       if (lease?.owned) this.zScratch.release();

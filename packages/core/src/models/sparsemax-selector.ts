@@ -91,6 +91,9 @@ export class SparsemaxGroupSelector implements GroupSelector {
     return selectCombineKernel(kern, keys.data, B, m, k, u.data, u.shape[1], z, scales);
   }
 
+  /** u laid out by padColumns for chunkedSelect, and the projection it was made from. */
+  private padded?: { u: Tensor; uT: Float32Array };
+
   /**
    * {@link selectAndCombine} for keys that arrive in row blocks (SopModel.runGroups: the backbone's hidden states,
    * chunk by chunk, multiplied while they are still in cache): `score` writes the scores S = keys·u of `rows` key rows
@@ -102,7 +105,9 @@ export class SparsemaxGroupSelector implements GroupSelector {
     if (!kern) return undefined;
     const u = this.projection();
     const [k, C] = u.shape;
-    const uT = padColumns(u.data, k, C);
+    // padded once per projection (the cache returns the same tensor while the parameters are unchanged)
+    if (this.padded?.u !== u) this.padded = { u, uT: padColumns(u.data, k, C) };
+    const uT = this.padded.uT;
     return {
       numOutputs: C,
       score: (keys, rows, S, at) => matmulPaddedKernel(kern, keys, rows, k, uT, C, S, at * C),

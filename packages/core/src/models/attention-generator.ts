@@ -189,10 +189,10 @@ export class AttentionGroupGenerator implements GroupGenerator {
     const zeros = this.zeros;
     // gen_logits' operands for embeddings emb [B, d, E_in] (or B examples' projection embeddings, built by the kernel):
     // V = emb, p = E_in, and zero bias terms
+    // (one object literal, no spread: see withX in maskers/common.ts)
     const operands = (emb: Tensor | GenLogitsOperands['V'], qs: Int32Array, B = 0): GenLogitsOperands => {
-      const common = { p: E, qs, G: G.data, aBk: zeros, Abk: zeros, abk: zeros.subarray(0, 1), abkCols: 1 };
-      if (emb instanceof Tensor) return { ...common, V: emb.data, B: emb.shape[0], d: emb.shape[1] };
-      return { ...common, V: emb, B, d };
+      const t = emb instanceof Tensor;
+      return { V: t ? emb.data : emb, B: t ? emb.shape[0] : B, d: t ? emb.shape[1] : d, p: E, qs, G: G.data, aBk: zeros, Abk: zeros, abk: zeros.subarray(0, 1), abkCols: 1 };
     };
     return { G, operands };
   }

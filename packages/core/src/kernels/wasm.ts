@@ -31,8 +31,7 @@ export class WasmArena<E extends WasmArenaExports = WasmArenaExports> {
   private f32all: Float32Array;
 
   constructor(readonly exports: E) {
-    this.base = (exports.__heap_base.value + 15) & ~15;
-    this.top = this.base;
+    this.base = this.top = heapStart(exports);
     this.buf = exports.memory.buffer;
     this.u8 = new Uint8Array(this.buf);
     this.f32all = new Float32Array(this.buf);
@@ -50,8 +49,7 @@ export class WasmArena<E extends WasmArenaExports = WasmArenaExports> {
 
   /** Free everything, including what {@link keepAllocated} kept. */
   resetAll(): void {
-    this.base = (this.exports.__heap_base.value + 15) & ~15;
-    this.top = this.base;
+    this.base = this.top = heapStart(this.exports);
   }
 
   /** Reserve `bytes` (16-byte aligned), growing the memory when needed; returns the offset. */
@@ -93,6 +91,11 @@ export class WasmArena<E extends WasmArenaExports = WasmArenaExports> {
     fresh.set(this.f32all.subarray(i, i + n));
     return fresh;
   }
+}
+
+/** The first free (16-byte aligned) address of a module's memory, above its static data and stack. */
+function heapStart(exports: WasmArenaExports): number {
+  return (exports.__heap_base.value + 15) & ~15;
 }
 
 /** Below this many values a fresh array is zero-filled as usual (see {@link uninitF32}). */

@@ -412,7 +412,11 @@ describe('WebAssembly kernels', () => {
     const gInputs: Inputs = { x: { data: new Float32Array(3 * 42).map(() => rng.normal()), shape: [3, 1, 6, 7] } };
     const tiny = new PatchesSpace([1, 4, 4], [2, 4]);
     const tInputs: Inputs = { x: { data: new Float32Array(3 * 16).map(() => rng.normal()), shape: [3, 1, 4, 4] } };
-    for (const [space, inputs, row] of [[patches, pInputs, 84], [columns, cInputs, 11], [gray, gInputs, 42], [tiny, tInputs, 16]] as const) {
+    // three channels, patches 4 wide (quads repeated down each patch: one expansion per distinct quad) with a partial
+    // patch column and hw = 90 not a multiple of 4
+    const rgb = new PatchesSpace([3, 9, 10], [3, 4]);
+    const rInputs: Inputs = { x: { data: new Float32Array(3 * 270).map(() => rng.normal()), shape: [3, 3, 9, 10] } };
+    for (const [space, inputs, row] of [[patches, pInputs, 84], [columns, cInputs, 11], [gray, gInputs, 42], [tiny, tInputs, 16], [rgb, rInputs, 270]] as const) {
       const d = space.numFeatures;
       const rows = [2, 0, 1, 1, 2, 0, 0];
       const masks = new Float32Array(rows.length * d).map((_, i) => (i % 3 === 0 ? 1 : i % 5 === 0 ? 0.25 : 0));

@@ -682,65 +682,93 @@ void sparsemax_mid(const f32 *z, int outer, int len, int inner, f32 *out, f64 *w
 /*
  * Masked copies of input rows through a pixel → feature map: for r < R, channel ch < C, pixel p < hw,
  * out[r][ch][p] = x[rows[r]][ch][p] · masks[r][map[p]] (base == 0), or base[ch·hw + p] + (x − base)·m computed in
- * float64 (base given: one baseline row shared by all outputs). A row's mask is expanded to pixels four at a time:
- * when the four pixels' features lie within four consecutive features (patches at least 2 wide, columns), one
- * (unaligned) load of those mask values and a byte swizzle; else a scalar gather. work: scratch of 9·hw + 16 bytes.
+ * float64 (base given: one baseline row shared by all outputs). Pixels are taken four at a time ("quads"); quads whose
+ * four features are the same (e.g. the rows of a patch) share one expanded mask vector, so a row's mask is expanded
+ * once per distinct quad (16 for 8×8 patches of a 32×32 image instead of 256) and each channel's pass reads it through
+ * the quad's index. A distinct quad is expanded by one (unaligned) load of the ≤ 4 consecutive features it covers and
+ * a byte swizzle, else a scalar gather. One channel, no base and no repeated quads: expanded and applied in one pass.
+ * work: scratch of 15·hw + 64 bytes.
  */
 EXPORT("mask_rows")
 void mask_rows(const f32 *x, const int32_t *rows, int R, const f32 *masks, int d, const int32_t *map, int hw, int C, const f32 *base, f32 *out, uint8_t *work) {
   const long row = (long)C * hw;
   const int nv = hw / 4;
-  f32 *expanded = (f32 *)work;                    /* [hw] */
-  int32_t *vstart = (int32_t *)(work + 4L * hw);  /* [nv]: first feature of vector v's window, or -1 */
-  uint8_t *vtab = work + 4L * hw + 4L * nv + 16; /* [nv][16]: byte swizzle from the window to the 4 pixels */
-  vtab = (uint8_t *)(((uintptr_t)vtab + 15) & ~(uintptr_t)15);
+  int slots = 1;
+  while (slots < 2 * nv) slots *= 2;
+  f32 *expU = (f32 *)work;                             /* [nu][4]: the current row's mask on each distinct quad */
+  int32_t *uidx = (int32_t *)(work + 4L * hw);         /* [nv]: quad v → its distinct quad */
+  int32_t *urep = uidx + nv;                           /* [nu]: a quad with that distinct quad's features */
+  int32_t *ustart = urep + nv;                         /* [nu]: first feature of its window, or -1 (gather) */
+  int32_t *table = ustart + nv;                        /* [slots]: open-addressing hash of the distinct quads */
+  uint8_t *utab = (uint8_t *)(((uintptr_t)(table + slots) + 15) & ~(uintptr_t)15); /* [nu][16]: byte swizzles */
+  for (int h = 0; h < slots; h++) table[h] = -1;
+  int nu = 0;
   for (int v = 0; v < nv; v++) {
-    int lo = map[4 * v], hi = lo;
-    for (int l = 1; l < 4; l++) {
-      if (map[4 * v + l] < lo) lo = map[4 * v + l];
-      if (map[4 * v + l] > hi) hi = map[4 * v + l];
+    const int32_t *q = map + 4 * v;
+    uint32_t h = ((uint32_t)q[0] * 73856093u) ^ ((uint32_t)q[1] * 19349663u) ^ ((uint32_t)q[2] * 83492791u) ^ ((uint32_t)q[3] * 2654435761u);
+    h = (h ^ (h >> 15)) & (uint32_t)(slots - 1);
+    int u = -1;
+    while (table[h] >= 0) {
+      const int32_t *o = map + 4 * urep[table[h]];
+      if (o[0] == q[0] && o[1] == q[1] && o[2] == q[2] && o[3] == q[3]) {
+        u = table[h];
+        break;
+      }
+      h = (h + 1) & (uint32_t)(slots - 1);
     }
-    if (d >= 4 && lo > d - 4) lo = d - 4;
-    if (d < 4 || hi - lo > 3) {
-      vstart[v] = -1;
-      continue;
+    if (u < 0) {
+      u = nu++;
+      table[h] = u;
+      urep[u] = v;
+      int lo = q[0], hi = lo;
+      for (int l = 1; l < 4; l++) {
+        if (q[l] < lo) lo = q[l];
+        if (q[l] > hi) hi = q[l];
+      }
+      if (d >= 4 && lo > d - 4) lo = d - 4;
+      if (d < 4 || hi - lo > 3) {
+        ustart[u] = -1;
+      } else {
+        ustart[u] = lo;
+        for (int l = 0; l < 4; l++)
+          for (int b = 0; b < 4; b++) utab[16 * u + 4 * l + b] = (uint8_t)(4 * (q[l] - lo) + b);
+      }
     }
-    vstart[v] = lo;
-    for (int l = 0; l < 4; l++)
-      for (int b = 0; b < 4; b++) vtab[16 * v + 4 * l + b] = (uint8_t)(4 * (map[4 * v + l] - lo) + b);
+    uidx[v] = u;
   }
   for (int r = 0; r < R; r++) {
     const f32 *mr = masks + (long)r * d;
     const f32 *xr = x + (long)rows[r] * row;
     f32 *orow = out + (long)r * row;
-    if (C == 1 && !base) {
-      int v = 0;
-      for (; v < nv; v++) {
+    if (C == 1 && !base && nu == nv) {
+      for (int v = 0; v < nv; v++) {
         v128_t m;
-        if (vstart[v] >= 0) m = wasm_i8x16_swizzle(wasm_v128_load(mr + vstart[v]), wasm_v128_load(vtab + 16 * v));
+        if (ustart[v] >= 0) m = wasm_i8x16_swizzle(wasm_v128_load(mr + ustart[v]), wasm_v128_load(utab + 16 * v));
         else m = wasm_f32x4_make(mr[map[4 * v]], mr[map[4 * v + 1]], mr[map[4 * v + 2]], mr[map[4 * v + 3]]);
         wasm_v128_store(orow + 4 * v, wasm_f32x4_mul(wasm_v128_load(xr + 4 * v), m));
       }
       for (int p = 4 * nv; p < hw; p++) orow[p] = xr[p] * mr[map[p]];
       continue;
     }
-    for (int v = 0; v < nv; v++) {
+    for (int u = 0; u < nu; u++) {
+      const int32_t *q = map + 4 * urep[u];
       v128_t m;
-      if (vstart[v] >= 0) m = wasm_i8x16_swizzle(wasm_v128_load(mr + vstart[v]), wasm_v128_load(vtab + 16 * v));
-      else m = wasm_f32x4_make(mr[map[4 * v]], mr[map[4 * v + 1]], mr[map[4 * v + 2]], mr[map[4 * v + 3]]);
-      wasm_v128_store(expanded + 4 * v, m);
+      if (ustart[u] >= 0) m = wasm_i8x16_swizzle(wasm_v128_load(mr + ustart[u]), wasm_v128_load(utab + 16 * u));
+      else m = wasm_f32x4_make(mr[q[0]], mr[q[1]], mr[q[2]], mr[q[3]]);
+      wasm_v128_store(expU + 4 * u, m);
     }
-    for (int p = 4 * nv; p < hw; p++) expanded[p] = mr[map[p]];
     for (int ch = 0; ch < C; ch++) {
       const f32 *xc = xr + (long)ch * hw;
       f32 *oc = orow + (long)ch * hw;
       if (!base) {
-        int p = 0;
-        for (; p + 4 <= hw; p += 4) wasm_v128_store(oc + p, wasm_f32x4_mul(wasm_v128_load(xc + p), wasm_v128_load(expanded + p)));
-        for (; p < hw; p++) oc[p] = xc[p] * expanded[p];
+        for (int v = 0; v < nv; v++) wasm_v128_store(oc + 4 * v, wasm_f32x4_mul(wasm_v128_load(xc + 4 * v), wasm_v128_load(expU + 4 * uidx[v])));
+        for (int p = 4 * nv; p < hw; p++) oc[p] = xc[p] * mr[map[p]];
       } else {
         const f32 *bc = base + (long)ch * hw;
-        for (int p = 0; p < hw; p++) oc[p] = (f32)((f64)bc[p] + ((f64)xc[p] - (f64)bc[p]) * (f64)expanded[p]);
+        for (int p = 0; p < hw; p++) {
+          const f32 m = p < 4 * nv ? expU[4 * uidx[p >> 2] + (p & 3)] : mr[map[p]];
+          oc[p] = (f32)((f64)bc[p] + ((f64)xc[p] - (f64)bc[p]) * (f64)m);
+        }
       }
     }
   }

@@ -112,7 +112,7 @@ export function maskRowsKernel(
   const pMap = a.put(map);
   const pB = base ? a.put(base) : 0;
   const pO = owner ? inPlace : a.alloc(n * 4);
-  const pE = a.alloc(9 * hw + 32);
+  const pE = a.alloc(15 * hw + 64);
   a.exports.mask_rows(pX, pR, rows.length, pMk, d, pMap, hw, C, pB, pO, pE);
   return owner ? owner.renew(pO, n) : a.read(pO, n, out);
 }

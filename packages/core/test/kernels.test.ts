@@ -418,12 +418,15 @@ describe('WebAssembly kernels', () => {
     const rInputs: Inputs = { x: { data: new Float32Array(3 * 270).map(() => rng.normal()), shape: [3, 3, 9, 10] } };
     for (const [space, inputs, row] of [[patches, pInputs, 84], [columns, cInputs, 11], [gray, gInputs, 42], [tiny, tInputs, 16], [rgb, rInputs, 270]] as const) {
       const d = space.numFeatures;
-      const rows = [2, 0, 1, 1, 2, 0, 0];
-      const masks = new Float32Array(rows.length * d).map((_, i) => (i % 3 === 0 ? 1 : i % 5 === 0 ? 0.25 : 0));
-      for (const masker of [zeroMasker, new MeanMasker(new Float32Array(row).map((_, i) => Math.sin(i) * 3))]) {
-        const js = withoutKernels(() => masker.apply(inputs, masks, rows, space).x.data as Float32Array);
-        const wasm = masker.apply(inputs, masks, rows, space).x.data as Float32Array;
-        expect(Array.from(wasm)).toEqual(Array.from(js));
+      // all examples; a span from the second to the last; the middle example alone (only the span of x's rows that
+      // the chunk reads is copied into the kernel's memory, its indices rebased)
+      for (const rows of [[2, 0, 1, 1, 2, 0, 0], [2, 1, 1, 2], [1]]) {
+        const masks = new Float32Array(rows.length * d).map((_, i) => (i % 3 === 0 ? 1 : i % 5 === 0 ? 0.25 : 0));
+        for (const masker of [zeroMasker, new MeanMasker(new Float32Array(row).map((_, i) => Math.sin(i) * 3))]) {
+          const js = withoutKernels(() => masker.apply(inputs, masks, rows, space).x.data as Float32Array);
+          const wasm = masker.apply(inputs, masks, rows, space).x.data as Float32Array;
+          expect(Array.from(wasm)).toEqual(Array.from(js));
+        }
       }
     }
     // the raw kernel: out = x[rows] ⊙ M through the map
@@ -437,13 +440,14 @@ describe('WebAssembly kernels', () => {
     const rng = new Rng(29);
     const space = new PatchesSpace([3, 8, 8], [4, 4]);
     const d = space.numFeatures;
-    const rows = Int32Array.from([1, 0, 2, 2, 1]);
-    const masks = new Float32Array(rows.length * d).map((_, i) => (i % 3 === 0 ? 1 : i % 4 === 1 ? 0.5 : 0));
-    const n = rows.length * 3 * 64;
+    const masks = new Float32Array(5 * d).map((_, i) => (i % 3 === 0 ? 1 : i % 4 === 1 ? 0.5 : 0));
+    const n = 5 * 3 * 64;
     const kb = KernelBuffer.create()!;
     for (const [B, base] of [[3, undefined], [3, new Float32Array(192).map((_, i) => Math.cos(i))], [40000, undefined]] as const) {
-      // B = 40000: x (30 MB) does not fit in the buffer instance's memory, which grows during the call
-      const x = new Float32Array(B * 192).map((_, i) => (i < 3 * 192 ? rng.normal() : 0));
+      // B = 40000: the rows read span x (30 MB), which does not fit in the buffer instance's memory: it grows during
+      // the call
+      const rows = Int32Array.from([1, 0, 2, 2, B - 2]);
+      const x = new Float32Array(B * 192).map((_, i) => (i < 3 * 192 || i >= (B - 2) * 192 ? rng.normal() : 0));
       const want = maskRowsKernel(k, x, rows, masks, d, space.pixelFeature, 3, base, new Float32Array(n));
       const view = kb.view(n).fill(NaN);
       const got = maskRowsKernel(k, x, rows, masks, d, space.pixelFeature, 3, base, view);

@@ -99,15 +99,26 @@ export function maskRowsKernel(
   out: Float32Array,
 ): Float32Array {
   const hw = map.length;
-  const n = rows.length * C * hw;
+  const row = C * hw;
+  const n = rows.length * row;
+  // only the span of x's rows that `rows` reads is copied in (a chunk of a large batch reads a few of its examples)
+  let lo = rows.length > 0 ? rows[0] : 0;
+  let hi = lo;
+  for (let r = 1; r < rows.length; r++) {
+    const v = rows[r];
+    if (v < lo) lo = v;
+    if (v > hi) hi = v;
+  }
+  const xs = rows.length > 0 && (lo > 0 || (hi + 1) * row < x.length) ? x.subarray(lo * row, (hi + 1) * row) : x;
+  const rs = lo > 0 ? rows.map((v) => v - lo) : rows;
   // `out` in a kernel buffer: the rows are written where they are read, in that buffer's own module instance
   const owner = KernelBuffer.owning(out, n);
   const a = owner ? owner.arena : k;
   // read before the copies below, which may grow that memory and so detach `out`
   const inPlace = owner ? out.byteOffset : 0;
   a.reset();
-  const pX = a.put(x);
-  const pR = a.put(rows);
+  const pX = a.put(xs);
+  const pR = a.put(rs);
   const pMk = a.put(masks);
   const pMap = a.put(map);
   const pB = base ? a.put(base) : 0;

@@ -679,6 +679,12 @@ void sparsemax_mid(const f32 *z, int outer, int len, int inner, f32 *out, f64 *w
 /* ---------------------------------------------------------------------------------------------------------------- */
 /* masked copies                                                                                                    */
 
+/* A row's mask mr on the four pixels of quad q: one load of the window from `start` and the byte swizzle `tab`, or a scalar gather (start < 0). */
+static inline v128_t quad_mask(const f32 *mr, int start, const uint8_t *tab, const int32_t *q) {
+  if (start >= 0) return wasm_i8x16_swizzle(wasm_v128_load(mr + start), wasm_v128_load(tab));
+  return wasm_f32x4_make(mr[q[0]], mr[q[1]], mr[q[2]], mr[q[3]]);
+}
+
 /*
  * Masked copies of input rows through a pixel → feature map: for r < R, channel ch < C, pixel p < hw,
  * out[r][ch][p] = x[rows[r]][ch][p] · masks[r][map[p]] (base == 0), or base[ch·hw + p] + (x − base)·m computed in
@@ -742,21 +748,13 @@ void mask_rows(const f32 *x, const int32_t *rows, int R, const f32 *masks, int d
     f32 *orow = out + (long)r * row;
     if (C == 1 && !base && nu == nv) {
       for (int v = 0; v < nv; v++) {
-        v128_t m;
-        if (ustart[v] >= 0) m = wasm_i8x16_swizzle(wasm_v128_load(mr + ustart[v]), wasm_v128_load(utab + 16 * v));
-        else m = wasm_f32x4_make(mr[map[4 * v]], mr[map[4 * v + 1]], mr[map[4 * v + 2]], mr[map[4 * v + 3]]);
+        const v128_t m = quad_mask(mr, ustart[v], utab + 16 * v, map + 4 * v);
         wasm_v128_store(orow + 4 * v, wasm_f32x4_mul(wasm_v128_load(xr + 4 * v), m));
       }
       for (int p = 4 * nv; p < hw; p++) orow[p] = xr[p] * mr[map[p]];
       continue;
     }
-    for (int u = 0; u < nu; u++) {
-      const int32_t *q = map + 4 * urep[u];
-      v128_t m;
-      if (ustart[u] >= 0) m = wasm_i8x16_swizzle(wasm_v128_load(mr + ustart[u]), wasm_v128_load(utab + 16 * u));
-      else m = wasm_f32x4_make(mr[q[0]], mr[q[1]], mr[q[2]], mr[q[3]]);
-      wasm_v128_store(expU + 4 * u, m);
-    }
+    for (int u = 0; u < nu; u++) wasm_v128_store(expU + 4 * u, quad_mask(mr, ustart[u], utab + 16 * u, map + 4 * urep[u]));
     for (int ch = 0; ch < C; ch++) {
       const f32 *xc = xr + (long)ch * hw;
       f32 *oc = orow + (long)ch * hw;

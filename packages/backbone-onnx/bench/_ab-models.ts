@@ -1,10 +1,10 @@
 /**
- * Same-process A/B of saved gradient models (not part of `pnpm bench`): each gradient model's `session.run` divided by
+ * Same-process A/B of saved gradient models (not part of `pnpm bench`: the leading _ keeps `sop bench` from importing it): each gradient model's `session.run` divided by
  * the plain forward's run just before it, the models' order shuffled every round, medians of the ratios. Differences
  * of a few percent between two gradient graphs only show this way on a shared host; separate bench runs drift more
  * than that. Save a gradient model with `createVjp(...).gradientModelPath()`.
  *
- *   npx tsx packages/backbone-onnx/bench/ab-models.ts fixtures/onnx/digits-cnn.onnx 64,1,8,8 a.grad.onnx b.grad.onnx
+ *   npx tsx packages/backbone-onnx/bench/_ab-models.ts fixtures/onnx/digits-cnn.onnx 64,1,8,8 a.grad.onnx b.grad.onnx
  *
  * The forward model's first input is fed a seeded uniform [−1, 1) tensor of the given shape, and the gradient models'
  * other input (the cotangent) a seeded tensor shaped like the forward's first output. Environment: N (rounds,

@@ -43,7 +43,14 @@ export function benchCommand(ctx: CliContext): CommandModule<GlobalArgs, BenchAr
       const started = new Date().toISOString();
       for (const [i, b] of benches.entries()) {
         ctx.io.err(`bench ${i + 1}/${benches.length}: ${b.id} (${relative(process.cwd(), b.file)})`);
-        const mod = (await import(pathToFileURL(b.file).href)) as { run?: () => Promise<Record<string, unknown>> };
+        let mod: { run?: () => Promise<Record<string, unknown>> };
+        try {
+          mod = (await import(pathToFileURL(b.file).href)) as typeof mod;
+        } catch (e) {
+          // a file that fails as it loads is one failed benchmark, not the end of the run
+          results[b.id] = { error: `could not load ${relative(process.cwd(), b.file)}: ${(e as Error).message}` };
+          continue;
+        }
         if (typeof mod.run !== 'function') {
           results[b.id] = { error: 'no exported run()' };
           continue;

@@ -417,7 +417,9 @@ function maxPoolWindows(c: RuleContext): string | undefined {
  * maximum get a priority (window-first element highest); a second MaxPool of those priorities picks each window's
  * first maximum, exactly as PyTorch and onnxruntime's Indices route ties; the upsampled gradient flows only there.
  * The priorities are small integers, so "equal to the window's highest" is Relu(pr − (highest − 1)) ∈ {0, 1}, exactly:
- * float Sub and Relu run faster in onnxruntime than a second Equal and its Cast (digits CNN vjp −4%).
+ * float Sub and Relu run faster in onnxruntime than a second Equal and its Cast. The upsampled max and highest feed
+ * only NCHW elementwise ops, so their shapes stay undeclared: declared, onnxruntime ran the same graph 4–5% slower
+ * (its buffer plan changes). Both together: digits CNN vjp/forward 3.40–3.50 → 3.14–3.21 (bench/_ab-models.ts).
  */
 function maxPoolMaskGrad(e: Emitter, x: string, y: string, g: string, kh: number, kw: number, H: number, W: number, channels: Dim | undefined): string {
   const xShape = e.info.shape(x);

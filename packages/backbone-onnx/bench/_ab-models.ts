@@ -14,7 +14,7 @@ import * as ort from 'onnxruntime-node';
 
 const [fwdPath, shapeCsv, ...paths] = process.argv.slice(2);
 if (!fwdPath || !shapeCsv || paths.length === 0) {
-  console.error('usage: ab-models.ts forward.onnx N,C,H,W grad-a.onnx [grad-b.onnx ...]');
+  console.error('usage: npx tsx packages/backbone-onnx/bench/_ab-models.ts forward.onnx N,C,H,W grad-a.onnx [grad-b.onnx ...]');
   process.exit(1);
 }
 const shape = shapeCsv.split(',').map(Number);
